@@ -1,0 +1,60 @@
+import type { Logger } from "pino";
+import { file_health_v1_health } from "../gen/health/v1/health_pb.js";
+import { file_grpc_reflection_v1_reflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
+import { file_grpc_reflection_v1alpha_reflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { file_secrets_v1_secrets, SecretsService as SecretsServiceDesc } from "../gen/secrets/v1/secrets_pb.js";
+import type { TokenVerifier } from "./auth/token-verifier.js";
+import { createSecretsService } from "./core/secrets-service.js";
+import type { Clock } from "./ports/clock.js";
+import type { KeyProvider } from "./ports/key-provider.js";
+import type { SecretStore } from "./ports/secret-store.js";
+import { HealthState, healthRoutes } from "./transport/health.js";
+import { authInterceptor, loggingInterceptor } from "./transport/interceptors.js";
+import { reflectionRoutes } from "./transport/reflection.js";
+import { secretsRoutes } from "./transport/secrets-handlers.js";
+import { buildServer, type RunningServer } from "./transport/server.js";
+
+export interface AppDeps {
+  readonly store: SecretStore;
+  readonly keys: KeyProvider;
+  readonly verifier: TokenVerifier;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly maxRequestBytes: number;
+  readonly pendingVersionLeaseMs: number;
+  readonly tls?: { cert: Buffer; key: Buffer };
+}
+
+export interface App {
+  readonly health: HealthState;
+  listen(host: string, port: number): Promise<RunningServer>;
+}
+
+/** Wires core and transport over the given adapters (main.ts and the tests both use it). */
+export function createApp(deps: AppDeps): App {
+  const service = createSecretsService({
+    store: deps.store,
+    keys: deps.keys,
+    clock: deps.clock,
+    pendingLeaseMs: deps.pendingVersionLeaseMs,
+  });
+  const health = new HealthState();
+  health.setStatus(SecretsServiceDesc.typeName, "SERVING");
+  const server = buildServer({
+    routes: (router) => {
+      secretsRoutes(service)(router);
+      healthRoutes(health)(router);
+      reflectionRoutes([
+        file_secrets_v1_secrets,
+        file_health_v1_health,
+        file_grpc_reflection_v1_reflection,
+        file_grpc_reflection_v1alpha_reflection,
+      ])(router);
+    },
+    interceptors: [loggingInterceptor(deps.logger), authInterceptor(deps.verifier, new Set([SecretsServiceDesc.typeName]))],
+    maxRequestBytes: deps.maxRequestBytes,
+    health,
+    ...(deps.tls ? { tls: deps.tls } : {}),
+  });
+  return { health, listen: (host, port) => server.listen(host, port) };
+}

@@ -1,0 +1,172 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+
+// All configuration comes from the environment, validated once at start-up.
+// A bad or missing variable stops the process with a message naming it.
+
+const optionalString = z.string().trim().min(1).optional();
+const port = z.coerce.number().int().min(0).max(65_535);
+const positiveInt = z.coerce.number().int().positive();
+
+const envSchema = z.object({
+  PORT: port.default(50051),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  MAX_REQUEST_BYTES: positiveInt.default(262_144),
+  SHUTDOWN_GRACE_MS: positiveInt.default(10_000),
+  PENDING_VERSION_LEASE_MS: positiveInt.default(30_000),
+  TLS_CERT_FILE: optionalString,
+  TLS_KEY_FILE: optionalString,
+
+  STORE: z.enum(["mongodb", "memory"]).default("mongodb"),
+  MONGODB_URI: optionalString,
+  MONGODB_DB: z.string().min(1).default("secrets"),
+
+  KEY_PROVIDER: z.enum(["aws-kms", "local"]).optional(),
+  KMS_KEY_ID: optionalString,
+  KMS_ENDPOINT: z.url().optional(),
+  AWS_REGION: optionalString,
+  LOCAL_MASTER_KEY: optionalString,
+  LOCAL_MASTER_KEY_FILE: optionalString,
+  LOCAL_MASTER_KEY_ID: optionalString,
+
+  AUTH_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  AUTH_JWKS_URL: z.url().optional(),
+  AUTH_PUBLIC_KEY: optionalString,
+  AUTH_PUBLIC_KEY_FILE: optionalString,
+  AUTH_ISSUER: optionalString,
+  AUTH_AUDIENCE: optionalString,
+  AUTH_ALGORITHMS: optionalString,
+
+  REDIS_URL: optionalString,
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  readonly listen: { host: string; port: number };
+  readonly logLevel: Env["LOG_LEVEL"];
+  readonly maxRequestBytes: number;
+  readonly shutdownGraceMs: number;
+  readonly pendingVersionLeaseMs: number;
+  readonly tls?: { cert: Buffer; key: Buffer };
+  readonly store: { kind: "memory" } | { kind: "mongodb"; uri: string; defaultDb: string };
+  readonly keys:
+    | { kind: "aws-kms"; keyId: string; region: string; endpoint?: string }
+    | { kind: "local"; masterKeys: Map<string, Buffer>; activeKeyId: string };
+  readonly auth: AuthConfig;
+}
+
+export interface AuthConfig {
+  readonly hmacSecret?: string;
+  readonly jwksUrl?: string;
+  readonly publicKeyPem?: string;
+  readonly issuer?: string;
+  readonly audience?: string;
+  /** Allowed JWS algorithms; required, never inferred from the token. */
+  readonly algorithms: readonly string[];
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
+  }
+  const e = parsed.data;
+  return {
+    listen: { host: e.HOST, port: e.PORT },
+    logLevel: e.LOG_LEVEL,
+    maxRequestBytes: e.MAX_REQUEST_BYTES,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    pendingVersionLeaseMs: e.PENDING_VERSION_LEASE_MS,
+    ...tlsConfig(e),
+    store: storeConfig(e),
+    keys: keysConfig(e),
+    auth: authConfig(e),
+  };
+}
+
+function tlsConfig(e: Env): { tls?: { cert: Buffer; key: Buffer } } {
+  if (!e.TLS_CERT_FILE && !e.TLS_KEY_FILE) return {};
+  if (!e.TLS_CERT_FILE || !e.TLS_KEY_FILE) throw new ConfigError("TLS_CERT_FILE and TLS_KEY_FILE must be set together");
+  return { tls: { cert: readConfigFile("TLS_CERT_FILE", e.TLS_CERT_FILE), key: readConfigFile("TLS_KEY_FILE", e.TLS_KEY_FILE) } };
+}
+
+function storeConfig(e: Env): Config["store"] {
+  if (e.STORE === "memory") return { kind: "memory" };
+  if (!e.MONGODB_URI) throw new ConfigError("MONGODB_URI is required when STORE=mongodb (or set STORE=memory)");
+  return { kind: "mongodb", uri: e.MONGODB_URI, defaultDb: e.MONGODB_DB };
+}
+
+function keysConfig(e: Env): Config["keys"] {
+  const kind = e.KEY_PROVIDER ?? (e.KMS_KEY_ID ? "aws-kms" : e.LOCAL_MASTER_KEY || e.LOCAL_MASTER_KEY_FILE ? "local" : undefined);
+  if (kind === undefined) throw new ConfigError("KMS_KEY_ID (AWS KMS) or LOCAL_MASTER_KEY / LOCAL_MASTER_KEY_FILE (local key) is required");
+  if (kind === "aws-kms") {
+    if (!e.KMS_KEY_ID) throw new ConfigError("KMS_KEY_ID is required when KEY_PROVIDER=aws-kms");
+    if (!e.AWS_REGION) throw new ConfigError("AWS_REGION is required when KEY_PROVIDER=aws-kms");
+    return { kind, keyId: e.KMS_KEY_ID, region: e.AWS_REGION, ...(e.KMS_ENDPOINT ? { endpoint: e.KMS_ENDPOINT } : {}) };
+  }
+  const source = e.LOCAL_MASTER_KEY
+    ? { name: "LOCAL_MASTER_KEY", text: e.LOCAL_MASTER_KEY }
+    : e.LOCAL_MASTER_KEY_FILE
+      ? { name: "LOCAL_MASTER_KEY_FILE", text: readConfigFile("LOCAL_MASTER_KEY_FILE", e.LOCAL_MASTER_KEY_FILE).toString("utf8") }
+      : undefined;
+  if (!source) throw new ConfigError("LOCAL_MASTER_KEY or LOCAL_MASTER_KEY_FILE is required when KEY_PROVIDER=local");
+  const masterKeys = parseMasterKeys(source.name, source.text);
+  const activeKeyId = e.LOCAL_MASTER_KEY_ID ?? [...masterKeys.keys()].at(-1)!;
+  if (!masterKeys.has(activeKeyId)) throw new ConfigError(`LOCAL_MASTER_KEY_ID: no key "${activeKeyId}" in ${source.name}`);
+  return { kind, masterKeys, activeKeyId };
+}
+
+/**
+ * Master keys: one base64 key ("default" id), or "id:base64" entries separated
+ * by commas or newlines (the last one is active unless LOCAL_MASTER_KEY_ID says).
+ */
+export function parseMasterKeys(variable: string, text: string): Map<string, Buffer> {
+  const keys = new Map<string, Buffer>();
+  const entries = text.split(/[,\n]/).map((s) => s.trim()).filter(Boolean);
+  for (const entry of entries) {
+    const at = entry.indexOf(":");
+    const [id, b64] = at < 0 ? ["default", entry] : [entry.slice(0, at).trim(), entry.slice(at + 1).trim()];
+    const key = Buffer.from(b64, "base64");
+    if (key.length !== 32 || !/^[A-Za-z0-9+/=_-]+$/.test(b64)) throw new ConfigError(`${variable}: key "${id}" must be 32 bytes, base64-encoded`);
+    if (keys.has(id)) throw new ConfigError(`${variable}: key id "${id}" appears twice`);
+    keys.set(id, key);
+  }
+  if (keys.size === 0) throw new ConfigError(`${variable}: no key given`);
+  return keys;
+}
+
+function authConfig(e: Env): AuthConfig {
+  const publicKeyPem = e.AUTH_PUBLIC_KEY ?? (e.AUTH_PUBLIC_KEY_FILE ? readConfigFile("AUTH_PUBLIC_KEY_FILE", e.AUTH_PUBLIC_KEY_FILE).toString("utf8") : undefined);
+  const sources = [e.AUTH_JWT_SECRET, e.AUTH_JWKS_URL, publicKeyPem].filter(Boolean).length;
+  if (sources === 0) throw new ConfigError("AUTH_JWT_SECRET, AUTH_JWKS_URL or AUTH_PUBLIC_KEY(_FILE) is required");
+  if (sources > 1) throw new ConfigError("set only one of AUTH_JWT_SECRET, AUTH_JWKS_URL, AUTH_PUBLIC_KEY(_FILE)");
+  const algorithms = e.AUTH_ALGORITHMS
+    ? e.AUTH_ALGORITHMS.split(",").map((a) => a.trim()).filter(Boolean)
+    : e.AUTH_JWT_SECRET
+      ? ["HS256"]
+      : ["RS256", "EdDSA"];
+  const hmac = algorithms.filter((a) => a.startsWith("HS"));
+  if (e.AUTH_JWT_SECRET && hmac.length !== algorithms.length) throw new ConfigError("AUTH_ALGORITHMS: only HS* algorithms work with AUTH_JWT_SECRET");
+  if (!e.AUTH_JWT_SECRET && hmac.length > 0) throw new ConfigError("AUTH_ALGORITHMS: HS* algorithms need AUTH_JWT_SECRET");
+  return {
+    algorithms,
+    ...(e.AUTH_JWT_SECRET ? { hmacSecret: e.AUTH_JWT_SECRET } : {}),
+    ...(e.AUTH_JWKS_URL ? { jwksUrl: e.AUTH_JWKS_URL } : {}),
+    ...(publicKeyPem ? { publicKeyPem } : {}),
+    ...(e.AUTH_ISSUER ? { issuer: e.AUTH_ISSUER } : {}),
+    ...(e.AUTH_AUDIENCE ? { audience: e.AUTH_AUDIENCE } : {}),
+  };
+}
+
+function readConfigFile(variable: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(`${variable}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+}

@@ -1,0 +1,10 @@
+export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_]*$/;
+export const NAME_MAX_CHARS = 128;
+export const VALUE_MAX_BYTES = 65_536;
+export const DESCRIPTION_MAX_CHARS = 1_024;
+export const METADATA_MAX_ENTRIES = 64;
+export const METADATA_KEY_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+export const METADATA_KEY_MAX_CHARS = 63;
+export const METADATA_VALUE_MAX_CHARS = 512;
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 1_000;

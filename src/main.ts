@@ -1,0 +1,118 @@
+// The only composition root: config -> adapters -> core -> transport.
+import { randomBytes } from "node:crypto";
+import { pino } from "pino";
+import { AwsKeyProvider } from "./adapters/aws-kms/aws-key-provider.js";
+import { LocalKeyProvider } from "./adapters/local-kms/local-key-provider.js";
+import { MemorySecretStore } from "./adapters/memory/memory-secret-store.js";
+import { MongoSecretStore } from "./adapters/mongodb/mongo-secret-store.js";
+import { createApp } from "./app.js";
+import { mintToken } from "./auth/dev-token.js";
+import { createTokenVerifier } from "./auth/token-verifier.js";
+import { ConfigError, loadConfig, type Config } from "./config/config.js";
+import type { KeyProvider } from "./ports/key-provider.js";
+import type { SecretStore } from "./ports/secret-store.js";
+import { systemClock } from "./ports/clock.js";
+
+async function main(): Promise<void> {
+  const dev = process.argv.includes("--dev");
+  const env = dev ? devEnvironment(process.env) : process.env;
+  const config = loadConfig(env);
+  const logger = pino({ level: config.logLevel, base: { service: "secrets" } });
+
+  const store = await openStore(config);
+  const keys = openKeys(config);
+  const verifier = await createTokenVerifier(config.auth);
+  const app = createApp({
+    store,
+    keys,
+    verifier,
+    clock: systemClock,
+    logger,
+    maxRequestBytes: config.maxRequestBytes,
+    pendingVersionLeaseMs: config.pendingVersionLeaseMs,
+    ...(config.tls ? { tls: config.tls } : {}),
+  });
+  const server = await app.listen(config.listen.host, config.listen.port);
+  logger.info({ address: server.address, store: config.store.kind, keys: config.keys.kind, tls: Boolean(config.tls) }, "listening");
+  if (dev) await printDevBanner(env, server.address);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    await server.close(config.shutdownGraceMs);
+    await Promise.allSettled([store.close(), keys.close()]);
+    logger.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+async function openStore(config: Config): Promise<SecretStore> {
+  if (config.store.kind === "memory") return new MemorySecretStore();
+  return MongoSecretStore.connect({ uri: config.store.uri, defaultDb: config.store.defaultDb });
+}
+
+function openKeys(config: Config): KeyProvider {
+  if (config.keys.kind === "local") return new LocalKeyProvider(config.keys.masterKeys, config.keys.activeKeyId);
+  return new AwsKeyProvider({
+    keyId: config.keys.keyId,
+    region: config.keys.region,
+    ...(config.keys.endpoint ? { endpoint: config.keys.endpoint } : {}),
+  });
+}
+
+/** Embedded dev mode: memory store, a random local master key, loopback, a random token secret unless one is set. */
+function devEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return {
+    ...env,
+    STORE: "memory",
+    KEY_PROVIDER: "local",
+    LOCAL_MASTER_KEY: `dev:${randomBytes(32).toString("base64")}`,
+    LOCAL_MASTER_KEY_FILE: undefined,
+    LOCAL_MASTER_KEY_ID: undefined,
+    AUTH_JWT_SECRET: env.AUTH_JWT_SECRET ?? randomBytes(32).toString("base64url"),
+    AUTH_JWKS_URL: undefined,
+    AUTH_PUBLIC_KEY: undefined,
+    AUTH_PUBLIC_KEY_FILE: undefined,
+    AUTH_ALGORITHMS: undefined,
+    HOST: env.HOST ?? "127.0.0.1",
+  };
+}
+
+async function printDevBanner(env: NodeJS.ProcessEnv, address: { host: string; port: number }): Promise<void> {
+  const token = await mintToken(env.AUTH_JWT_SECRET!, {
+    sub: "dev-user",
+    developer_id: "dev",
+    ...(env.AUTH_ISSUER ? { issuer: env.AUTH_ISSUER } : {}),
+    ...(env.AUTH_AUDIENCE ? { audience: env.AUTH_AUDIENCE } : {}),
+  });
+  const target = `${address.host}:${address.port}`;
+  process.stderr.write(`
+secrets-service dev mode on ${target}
+  Data lives only in this process (in-memory store, random local master key): it is gone when the process stops.
+
+  Dev token (developer "dev", valid 12h):
+    export TOKEN=${token}
+
+  Try it:
+    grpcurl -plaintext -H "authorization: Bearer $TOKEN" \\
+      -d '{"name":"stripe_api_key","value":"sk_test_123"}' ${target} secrets.v1.SecretsService/CreateSecret
+    grpcurl -plaintext -H "authorization: Bearer $TOKEN" \\
+      -d '{"name":"stripe_api_key"}' ${target} secrets.v1.SecretsService/GetSecretValue
+    curl -s -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \\
+      -d '{"name":"stripe_api_key"}' http://${target}/secrets.v1.SecretsService/GetSecretValue --http2-prior-knowledge
+
+`);
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`secrets-service: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`secrets-service: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,30 @@
+/**
+ * Binds a data key to the record it protects. Passed to KMS as the encryption
+ * context, so a wrapped key only unwraps for the same {developer, secret, version}.
+ */
+export interface KeyContext {
+  readonly developer: string;
+  readonly secret: string;
+  readonly version: number;
+}
+
+export interface DataKey {
+  /** 32 bytes of plaintext key. The caller zeroes it after use. */
+  readonly plaintext: Buffer;
+  /** The key wrapped by the provider's master key; safe to store. */
+  readonly wrapped: Uint8Array;
+  /** Id of the master key that wrapped it (stored so rotation can find it). */
+  readonly keyId: string;
+}
+
+/**
+ * Issues and unwraps per-version data keys (envelope encryption).
+ * Errors: UnavailableError when the provider cannot be reached; DataLossError
+ * when a wrapped key does not authenticate under the given context.
+ */
+export interface KeyProvider {
+  generateDataKey(context: KeyContext): Promise<DataKey>;
+  /** Returns the 32-byte plaintext key. The caller zeroes it after use. */
+  decryptDataKey(keyId: string, wrapped: Uint8Array, context: KeyContext): Promise<Buffer>;
+  close(): Promise<void>;
+}

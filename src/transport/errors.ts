@@ -1,0 +1,25 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { ErrorCode } from "../errors.js";
+import { SecretsError } from "../errors.js";
+
+// The one place domain errors become gRPC/Connect statuses.
+
+const CODES: Record<ErrorCode, Code> = {
+  ERR_INVALID_ARGUMENT: Code.InvalidArgument,
+  ERR_NOT_FOUND: Code.NotFound,
+  ERR_ALREADY_EXISTS: Code.AlreadyExists,
+  ERR_ABORTED: Code.Aborted,
+  ERR_FAILED_PRECONDITION: Code.FailedPrecondition,
+  ERR_UNAUTHENTICATED: Code.Unauthenticated,
+  ERR_PERMISSION_DENIED: Code.PermissionDenied,
+  ERR_RESOURCE_EXHAUSTED: Code.ResourceExhausted,
+  ERR_UNAVAILABLE: Code.Unavailable,
+  ERR_DATA_LOSS: Code.DataLoss,
+};
+
+/** Maps any thrown value to a ConnectError. Unknown errors become INTERNAL with no detail. */
+export function toConnectError(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (err instanceof SecretsError) return new ConnectError(err.message, CODES[err.code], undefined, undefined, err);
+  return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
+}

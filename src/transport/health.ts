@@ -1,0 +1,141 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import {
+  Health,
+  HealthCheckResponseSchema,
+  HealthCheckResponse_ServingStatus as ServingStatus,
+  type HealthCheckResponse,
+} from "../../gen/health/v1/health_pb.js";
+
+/** The statuses a component may report; "" names the server as a whole. */
+export type HealthStatus = "SERVING" | "NOT_SERVING";
+
+type StatusListener = (status: HealthStatus) => void;
+
+/**
+ * Serving status per service name, with subscribers for grpc.health.v1 Watch.
+ * The overall server ("") starts SERVING.
+ */
+export class HealthState {
+  readonly #statuses = new Map<string, HealthStatus>([["", "SERVING"]]);
+  readonly #listeners = new Map<string, Set<StatusListener>>();
+  #shuttingDown = false;
+
+  /** Ignored once setAllNotServing() has run, so a late component cannot report SERVING while draining. */
+  setStatus(service: string, status: HealthStatus): void {
+    if (this.#shuttingDown) return;
+    this.#publish(service, status);
+  }
+
+  /** For shutdown: every known service reports NOT_SERVING from now on. */
+  setAllNotServing(): void {
+    this.#shuttingDown = true;
+    for (const service of [...this.#statuses.keys()]) {
+      this.#publish(service, "NOT_SERVING");
+    }
+  }
+
+  get(service: string): HealthStatus | undefined {
+    return this.#statuses.get(service);
+  }
+
+  entries(): [service: string, status: HealthStatus][] {
+    return [...this.#statuses.entries()];
+  }
+
+  /** Calls listener on each change of service's status; returns the unsubscribe function. */
+  subscribe(service: string, listener: StatusListener): () => void {
+    let set = this.#listeners.get(service);
+    if (set === undefined) {
+      set = new Set();
+      this.#listeners.set(service, set);
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.#listeners.get(service) === set) this.#listeners.delete(service);
+    };
+  }
+
+  /** Number of active subscriptions, across services (lets tests see that Watch calls clean up). */
+  get subscriberCount(): number {
+    let n = 0;
+    for (const set of this.#listeners.values()) n += set.size;
+    return n;
+  }
+
+  #publish(service: string, status: HealthStatus): void {
+    if (this.#statuses.get(service) === status) return;
+    this.#statuses.set(service, status);
+    for (const listener of this.#listeners.get(service) ?? []) listener(status);
+  }
+}
+
+function toResponse(status: HealthStatus | undefined): HealthCheckResponse {
+  const wire =
+    status === undefined ? ServingStatus.SERVICE_UNKNOWN : ServingStatus[status];
+  return create(HealthCheckResponseSchema, { status: wire });
+}
+
+/**
+ * Streams the current status, then each change, until the call ends.
+ * Changes that arrive while a send is pending collapse into the latest one.
+ */
+async function* watchStatus(
+  state: HealthState,
+  service: string,
+  signal: AbortSignal,
+): AsyncGenerator<HealthCheckResponse> {
+  let pending: HealthStatus | undefined | null = state.get(service);
+  let wake: (() => void) | undefined;
+  const unsubscribe = state.subscribe(service, (status) => {
+    pending = status;
+    wake?.();
+  });
+  const onAbort = () => wake?.();
+  signal.addEventListener("abort", onAbort);
+  try {
+    let sent: HealthStatus | undefined | null = null;
+    while (!signal.aborted) {
+      if (pending !== null && pending !== sent) {
+        sent = pending;
+        pending = null;
+        yield toResponse(sent);
+        continue;
+      }
+      pending = null;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      wake = undefined;
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    unsubscribe();
+  }
+}
+
+/** Routes for grpc.health.v1.Health (Check, Watch, List) over the given state. */
+export function healthRoutes(state: HealthState): (router: ConnectRouter) => void {
+  return (router) => {
+    router.service(Health, {
+      check(req) {
+        const status = state.get(req.service);
+        if (status === undefined) {
+          throw new ConnectError(`unknown service: ${req.service}`, Code.NotFound);
+        }
+        return toResponse(status);
+      },
+      watch(req, ctx) {
+        return watchStatus(state, req.service, ctx.signal);
+      },
+      list() {
+        return {
+          statuses: Object.fromEntries(
+            state.entries().map(([service, status]) => [service, toResponse(status)]),
+          ),
+        };
+      },
+    });
+  };
+}
