@@ -1,4 +1,4 @@
-import { AbortedError, AlreadyExistsError, InvalidArgumentError, NotFoundError } from "../errors.js";
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from "../errors.js";
 import type { Clock } from "../ports/clock.js";
 import type { KeyProvider } from "../ports/key-provider.js";
 import type { SecretRecord, SecretStore } from "../ports/secret-store.js";
@@ -9,13 +9,13 @@ import { decodePageToken, encodePageToken, pageSize, queryDigest } from "./page-
 import type { Principal } from "./principal.js";
 import { planUpdate } from "./update-plan.js";
 import { validateDescription, validateMetadata, validateName, validateNamePrefix, validateValue } from "./validation.js";
-import { writeNewVersion } from "./version-writer.js";
+import { mutateSecret } from "./secret-mutation.js";
 
 export interface SecretsServiceDeps {
   readonly store: SecretStore;
   readonly keys: KeyProvider;
   readonly clock: Clock;
-  /** See version-writer.ts. */
+  /** See secret-mutation.ts. */
   readonly pendingLeaseMs: number;
 }
 
@@ -96,6 +96,7 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
         createdBy: p.subject,
         updatedBy: p.subject,
         etag: newEtag(),
+        revision: 1,
       };
       try {
         await store.insertSecret(secret);
@@ -143,27 +144,13 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
     async updateSecret(p, input) {
       validateName(input.name);
       const plan = planUpdate(input);
-      if (plan.value !== undefined) {
-        return writeNewVersion(deps, {
-          principal: p,
-          name: input.name,
-          value: plan.value,
-          patch: plan.patch,
-          ...(input.etag ? { expectedEtag: input.etag } : {}),
-        });
-      }
-      for (let attempt = 0; attempt < 20; attempt++) {
-        const secret = await requireSecret(p, input.name);
-        if (input.etag && secret.etag !== input.etag) throw new AbortedError("etag does not match the secret's current etag; re-read and retry");
-        const updated = await store.updateSecret(secret.id, secret.etag, {
-          ...plan.patch,
-          updateTime: clock.now(),
-          updatedBy: p.subject,
-          etag: newEtag(),
-        });
-        if (updated) return updated;
-      }
-      throw new AbortedError(`too many concurrent writes to secret "${input.name}"; retry`);
+      return mutateSecret(deps, {
+        principal: p,
+        name: input.name,
+        patch: plan.patch,
+        ...(plan.value !== undefined ? { value: plan.value } : {}),
+        ...(input.etag ? { expectedEtag: input.etag } : {}),
+      });
     },
   };
 }

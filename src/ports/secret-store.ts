@@ -1,7 +1,9 @@
 // Storage port. Storage is untrusted: it only ever sees sealed values.
-// Every operation is a single-document atomic step, so the port can be served
-// by MongoDB, FerretDB or memory without multi-document transactions; the core
-// composes them into crash-safe writes (see core/version-writer.ts).
+// Every operation touches one document, and the only atomicity the core relies
+// on is that of a unique insert (insertSecret, claimRevision, insertVersion):
+// FerretDB's conditional updates are not atomic under concurrency, MongoDB's
+// are, and the design must be correct on both. The core serialises the writers
+// of one secret with revision claims (see core/secret-mutation.ts).
 
 export type VersionState = "enabled" | "disabled" | "destroyed";
 
@@ -30,6 +32,22 @@ export interface SecretRecord {
   readonly createdBy: string;
   readonly updatedBy: string;
   readonly etag: string;
+  /** Counts mutations; the next writer must claim revision + 1. */
+  readonly revision: number;
+}
+
+/**
+ * The right to write revision `revision` of a secret: whoever inserts it first
+ * is the only writer of that revision. Released after the commit; a claim left
+ * by a crashed writer is taken over once older than the lease.
+ */
+export interface RevisionClaim {
+  readonly secretId: string;
+  readonly revision: number;
+  readonly writeId: string;
+  readonly createTime: Date;
+  /** The version number the claimant may insert (value writes). */
+  readonly version?: number;
 }
 
 export interface VersionRecord {
@@ -50,6 +68,7 @@ export interface SecretPatch {
   readonly description?: string;
   readonly metadata?: Readonly<Record<string, string>>;
   readonly latestVersion?: number;
+  readonly revision: number;
   readonly updateTime: Date;
   readonly updatedBy: string;
   readonly etag: string;
@@ -75,8 +94,13 @@ export interface SecretStore {
   findSecret(tenant: string, name: string): Promise<SecretRecord | undefined>;
   /** Ordered by name (byte order). */
   listSecrets(query: ListQuery): Promise<SecretRecord[]>;
-  /** Applies the patch only if the stored etag is `expectedEtag`; undefined when it is not (or the secret is gone). */
-  updateSecret(id: string, expectedEtag: string, patch: SecretPatch): Promise<SecretRecord | undefined>;
+  /** Applies the patch if the stored revision is `expectedRevision`; undefined when it is not (or the secret is gone). */
+  updateSecret(id: string, expectedRevision: number, patch: SecretPatch): Promise<SecretRecord | undefined>;
+  /** False when the revision is already claimed. */
+  claimRevision(claim: RevisionClaim): Promise<boolean>;
+  findClaim(secretId: string, revision: number): Promise<RevisionClaim | undefined>;
+  /** Removes the claim only if `writeId` holds it. */
+  releaseClaim(secretId: string, revision: number, writeId: string): Promise<void>;
   /** False when (secretId, version) is already taken. */
   insertVersion(version: VersionRecord): Promise<boolean>;
   findVersion(secretId: string, version: number): Promise<VersionRecord | undefined>;

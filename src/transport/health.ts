@@ -19,20 +19,28 @@ type StatusListener = (status: HealthStatus) => void;
 export class HealthState {
   readonly #statuses = new Map<string, HealthStatus>([["", "SERVING"]]);
   readonly #listeners = new Map<string, Set<StatusListener>>();
-  #shuttingDown = false;
+  readonly #draining = new AbortController();
 
   /** Ignored once setAllNotServing() has run, so a late component cannot report SERVING while draining. */
   setStatus(service: string, status: HealthStatus): void {
-    if (this.#shuttingDown) return;
+    if (this.#draining.signal.aborted) return;
     this.#publish(service, status);
   }
 
-  /** For shutdown: every known service reports NOT_SERVING from now on. */
+  /**
+   * For shutdown, and final: every known service reports NOT_SERVING from now on, and Watch
+   * streams send that and end, so HTTP/2 sessions closing gracefully are not held open by them.
+   */
   setAllNotServing(): void {
-    this.#shuttingDown = true;
     for (const service of [...this.#statuses.keys()]) {
       this.#publish(service, "NOT_SERVING");
     }
+    this.#draining.abort();
+  }
+
+  /** Aborted by setAllNotServing(). */
+  get draining(): AbortSignal {
+    return this.#draining.signal;
   }
 
   get(service: string): HealthStatus | undefined {
@@ -78,8 +86,8 @@ function toResponse(status: HealthStatus | undefined): HealthCheckResponse {
 }
 
 /**
- * Streams the current status, then each change, until the call ends.
- * Changes that arrive while a send is pending collapse into the latest one.
+ * Streams the current status, then each change, until signal aborts (a pending change is
+ * still sent first). Changes that arrive while a send is pending collapse into the latest one.
  */
 async function* watchStatus(
   state: HealthState,
@@ -96,7 +104,7 @@ async function* watchStatus(
   signal.addEventListener("abort", onAbort);
   try {
     let sent: HealthStatus | undefined | null = null;
-    while (!signal.aborted) {
+    for (;;) {
       if (pending !== null && pending !== sent) {
         sent = pending;
         pending = null;
@@ -104,6 +112,7 @@ async function* watchStatus(
         continue;
       }
       pending = null;
+      if (signal.aborted) return;
       await new Promise<void>((resolve) => {
         wake = resolve;
       });
@@ -127,7 +136,7 @@ export function healthRoutes(state: HealthState): (router: ConnectRouter) => voi
         return toResponse(status);
       },
       watch(req, ctx) {
-        return watchStatus(state, req.service, ctx.signal);
+        return watchStatus(state, req.service, AbortSignal.any([ctx.signal, state.draining]));
       },
       list() {
         return {

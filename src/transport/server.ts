@@ -1,5 +1,7 @@
+import * as http from "node:http";
 import * as http2 from "node:http2";
-import type { AddressInfo } from "node:net";
+import * as net from "node:net";
+import { Duplex } from "node:stream";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { HealthState } from "./health.js";
@@ -10,7 +12,7 @@ export interface ServerOptions {
   /** Larger requests answer RESOURCE_EXHAUSTED. */
   readonly maxRequestBytes: number;
   readonly health: HealthState;
-  /** With TLS, HTTP/1.1 is accepted too (Connect JSON from any HTTP client). */
+  /** With TLS, ALPN picks HTTP/2 or HTTP/1.1. Without, the connection preface does. */
   readonly tls?: { cert: Buffer; key: Buffer };
 }
 
@@ -20,18 +22,24 @@ export interface RunningServer {
   close(graceMs: number): Promise<void>;
 }
 
-/** gRPC, gRPC-Web and Connect on one HTTP/2 port. */
+/**
+ * gRPC, gRPC-Web and Connect on one port. Cleartext connections that open with
+ * the HTTP/2 preface are served as HTTP/2 (gRPC needs it); others as HTTP/1.1,
+ * so Connect JSON works from curl or fetch without prior knowledge.
+ */
 export function buildServer(options: ServerOptions): { listen(host: string, port: number): Promise<RunningServer> } {
   const handler = connectNodeAdapter({
     routes: options.routes,
     interceptors: options.interceptors,
     readMaxBytes: options.maxRequestBytes,
   });
-  const server = options.tls
+  const h2 = options.tls
     ? http2.createSecureServer({ cert: options.tls.cert, key: options.tls.key, allowHTTP1: true }, handler)
     : http2.createServer(handler);
+  const h1 = options.tls ? undefined : http.createServer(handler);
+  const server: net.Server = options.tls ? h2 : net.createServer((socket) => routeByPreface(socket, h2, h1!));
   const sessions = new Set<http2.Http2Session>();
-  server.on("session", (session: http2.Http2Session) => {
+  h2.on("session", (session: http2.Http2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
@@ -42,7 +50,7 @@ export function buildServer(options: ServerOptions): { listen(host: string, port
         server.once("error", reject);
         server.listen(port, host, () => {
           server.off("error", reject);
-          const addr = server.address() as AddressInfo;
+          const addr = server.address() as net.AddressInfo;
           resolve({ address: { host: addr.address, port: addr.port }, close: (graceMs) => shutdown(graceMs) });
         });
       }),
@@ -53,11 +61,54 @@ export function buildServer(options: ServerOptions): { listen(host: string, port
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // GOAWAY: sessions finish their open streams, then close.
     for (const session of sessions) session.close();
+    h1?.close();
+    h1?.closeIdleConnections();
     const timer = setTimeout(() => {
       for (const session of sessions) session.destroy();
+      h1?.closeAllConnections();
     }, graceMs);
     timer.unref();
     await closed;
     clearTimeout(timer);
   }
+}
+
+const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
+
+/**
+ * Hands a cleartext socket to the HTTP/2 or the HTTP/1.1 server by its first
+ * bytes. Those bytes have been read by then, so the server gets a stream that
+ * replays them before the rest of the socket.
+ */
+function routeByPreface(socket: net.Socket, h2: http2.Http2Server, h1: http.Server): void {
+  let head = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    head = Buffer.concat([head, chunk]);
+    const n = Math.min(head.length, H2_PREFACE.length);
+    const isH2 = head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+    if (isH2 && head.length < H2_PREFACE.length) return; // need more bytes to decide
+    socket.off("data", onData);
+    (isH2 ? h2 : h1).emit("connection", replaying(socket, head));
+  };
+  socket.on("data", onData);
+  socket.on("error", () => socket.destroy());
+}
+
+function replaying(socket: net.Socket, head: Buffer): Duplex {
+  const stream = new Duplex({
+    read: () => void socket.resume(),
+    write: (chunk, encoding, done) => void socket.write(chunk, encoding, done),
+    final: (done) => void socket.end(done),
+    destroy: (err, done) => {
+      socket.destroy(err ?? undefined);
+      done(err);
+    },
+  });
+  stream.push(head);
+  socket.on("data", (chunk) => {
+    if (!stream.push(chunk)) socket.pause();
+  });
+  socket.on("end", () => stream.push(null));
+  socket.on("close", () => stream.destroy());
+  return stream;
 }

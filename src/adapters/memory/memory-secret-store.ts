@@ -1,6 +1,7 @@
 import { AlreadyExistsError } from "../../errors.js";
 import type {
   ListQuery,
+  RevisionClaim,
   SecretPatch,
   SecretRecord,
   SecretStore,
@@ -13,6 +14,7 @@ export class MemorySecretStore implements SecretStore {
   private readonly secrets = new Map<string, SecretRecord>(); // by id
   private readonly byName = new Map<string, string>(); // tenant\0name -> id
   private readonly versions = new Map<string, VersionRecord>(); // secretId:version
+  private readonly claims = new Map<string, RevisionClaim>(); // secretId:revision
 
   async insertSecret(secret: SecretRecord): Promise<void> {
     const key = nameKey(secret.tenant, secret.name);
@@ -35,12 +37,29 @@ export class MemorySecretStore implements SecretStore {
       .map((s) => structuredClone(s));
   }
 
-  async updateSecret(id: string, expectedEtag: string, patch: SecretPatch): Promise<SecretRecord | undefined> {
+  async updateSecret(id: string, expectedRevision: number, patch: SecretPatch): Promise<SecretRecord | undefined> {
     const current = this.secrets.get(id);
-    if (!current || current.etag !== expectedEtag) return undefined;
+    if (!current || current.revision !== expectedRevision) return undefined;
     const next: SecretRecord = { ...current, ...structuredClone(patch) };
     this.secrets.set(id, next);
     return structuredClone(next);
+  }
+
+  async claimRevision(claim: RevisionClaim): Promise<boolean> {
+    const key = versionKey(claim.secretId, claim.revision);
+    if (this.claims.has(key)) return false;
+    this.claims.set(key, structuredClone(claim));
+    return true;
+  }
+
+  async findClaim(secretId: string, revision: number): Promise<RevisionClaim | undefined> {
+    const found = this.claims.get(versionKey(secretId, revision));
+    return found && structuredClone(found);
+  }
+
+  async releaseClaim(secretId: string, revision: number, writeId: string): Promise<void> {
+    const key = versionKey(secretId, revision);
+    if (this.claims.get(key)?.writeId === writeId) this.claims.delete(key);
   }
 
   async insertVersion(version: VersionRecord): Promise<boolean> {

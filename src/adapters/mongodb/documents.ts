@@ -1,5 +1,5 @@
 import { Binary } from "mongodb";
-import type { SealedValue, SecretRecord, VersionRecord, VersionState } from "../../ports/secret-store.js";
+import type { RevisionClaim, SealedValue, SecretRecord, VersionRecord, VersionState } from "../../ports/secret-store.js";
 
 // Document shapes in MongoDB. Metadata is stored as "key=value" labels: keys
 // may contain dots (which MongoDB would read as paths) but never "=", and an
@@ -17,6 +17,16 @@ export interface SecretDoc {
   createdBy: string;
   updatedBy: string;
   etag: string;
+  revision: number;
+}
+
+export interface ClaimDoc {
+  _id: string; // secretId:revision
+  secretId: string;
+  revision: number;
+  writeId: string;
+  createTime: Date;
+  version?: number;
 }
 
 export interface SealedDoc {
@@ -41,6 +51,28 @@ export interface VersionDoc {
 }
 
 export const versionDocId = (secretId: string, version: number) => `${secretId}:${version}`;
+export const claimDocId = (secretId: string, revision: number) => `${secretId}:${revision}`;
+
+export function toClaimDoc(c: RevisionClaim): ClaimDoc {
+  return {
+    _id: claimDocId(c.secretId, c.revision),
+    secretId: c.secretId,
+    revision: c.revision,
+    writeId: c.writeId,
+    createTime: c.createTime,
+    ...(c.version !== undefined ? { version: c.version } : {}),
+  };
+}
+
+export function fromClaimDoc(d: ClaimDoc): RevisionClaim {
+  return {
+    secretId: d.secretId,
+    revision: Number(d.revision),
+    writeId: d.writeId,
+    createTime: d.createTime,
+    ...(d.version !== undefined && d.version !== null ? { version: Number(d.version) } : {}),
+  };
+}
 
 export function toLabels(metadata: Readonly<Record<string, string>>): string[] {
   return Object.entries(metadata).map(([k, v]) => `${k}=${v}`);
@@ -68,6 +100,7 @@ export function toSecretDoc(s: SecretRecord): SecretDoc {
     createdBy: s.createdBy,
     updatedBy: s.updatedBy,
     etag: s.etag,
+    revision: s.revision,
   };
 }
 
@@ -84,6 +117,7 @@ export function fromSecretDoc(d: SecretDoc): SecretRecord {
     createdBy: d.createdBy,
     updatedBy: d.updatedBy,
     etag: d.etag,
+    revision: Number(d.revision),
   };
 }
 

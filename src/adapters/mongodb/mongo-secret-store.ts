@@ -12,13 +12,18 @@ import {
 import { AlreadyExistsError, UnavailableError } from "../../errors.js";
 import type {
   ListQuery,
+  RevisionClaim,
   SecretPatch,
   SecretRecord,
   SecretStore,
   VersionRecord,
 } from "../../ports/secret-store.js";
 import {
+  fromClaimDoc,
   fromSecretDoc,
+  toClaimDoc,
+  claimDocId,
+  type ClaimDoc,
   fromVersionDoc,
   toLabels,
   toSecretDoc,
@@ -49,6 +54,7 @@ export class MongoSecretStore implements SecretStore {
     private readonly client: MongoClient,
     private readonly secrets: Collection<SecretDoc>,
     private readonly versions: Collection<VersionDoc>,
+    private readonly claims: Collection<ClaimDoc>,
   ) {}
 
   static async connect(options: MongoStoreOptions): Promise<MongoSecretStore> {
@@ -59,7 +65,7 @@ export class MongoSecretStore implements SecretStore {
     try {
       await client.connect();
       const db: Db = client.db(dbNameFromUri(options.uri) ?? options.defaultDb);
-      const store = new MongoSecretStore(client, db.collection("secrets"), db.collection("secret_versions"));
+      const store = new MongoSecretStore(client, db.collection("secrets"), db.collection("secret_versions"), db.collection("secret_claims"));
       await store.ensureIndexes();
       return store;
     } catch (err) {
@@ -102,24 +108,43 @@ export class MongoSecretStore implements SecretStore {
     return docs.map(fromSecretDoc);
   }
 
-  async updateSecret(id: string, expectedEtag: string, patch: SecretPatch): Promise<SecretRecord | undefined> {
+  async updateSecret(id: string, expectedRevision: number, patch: SecretPatch): Promise<SecretRecord | undefined> {
     const set: Partial<SecretDoc> = {
       updateTime: patch.updateTime,
       updatedBy: patch.updatedBy,
       etag: patch.etag,
+      revision: patch.revision,
     };
     if (patch.description !== undefined) set.description = patch.description;
     if (patch.metadata !== undefined) set.labels = toLabels(patch.metadata);
     if (patch.latestVersion !== undefined) set.latestVersion = patch.latestVersion;
     const doc = await guard(() =>
-      this.secrets.findOneAndUpdate({ _id: id, etag: expectedEtag }, { $set: set }, { returnDocument: "after" }),
+      this.secrets.findOneAndUpdate({ _id: id, revision: expectedRevision }, { $set: set }, { returnDocument: "after" }),
     );
     return doc ? fromSecretDoc(doc) : undefined;
   }
 
+  async claimRevision(claim: RevisionClaim): Promise<boolean> {
+    return this.insertUnique(() => this.claims.insertOne(toClaimDoc(claim)));
+  }
+
+  async findClaim(secretId: string, revision: number): Promise<RevisionClaim | undefined> {
+    const doc = await guard(() => this.claims.findOne({ _id: claimDocId(secretId, revision) }));
+    return doc ? fromClaimDoc(doc) : undefined;
+  }
+
+  async releaseClaim(secretId: string, revision: number, writeId: string): Promise<void> {
+    await guard(() => this.claims.deleteOne({ _id: claimDocId(secretId, revision), writeId }));
+  }
+
   async insertVersion(version: VersionRecord): Promise<boolean> {
+    return this.insertUnique(() => this.versions.insertOne(toVersionDoc(version)));
+  }
+
+  /** True when inserted, false when the _id was taken. */
+  private async insertUnique(insert: () => Promise<unknown>): Promise<boolean> {
     try {
-      await this.versions.insertOne(toVersionDoc(version));
+      await insert();
       return true;
     } catch (err) {
       if (isDuplicateKey(err)) return false;

@@ -1,0 +1,157 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { AlreadyExistsError } from "../../src/errors.js";
+import type { SecretRecord, SecretStore, VersionRecord } from "../../src/ports/secret-store.js";
+import type { StoreFixture } from "../helpers/adapters.js";
+
+// One exercise suite for every SecretStore implementation.
+
+const t0 = new Date("2026-01-01T00:00:00.000Z");
+
+const bytes = (n: number) => new Uint8Array(randomBytes(n));
+
+export function secretRecord(overrides: Partial<SecretRecord> = {}): SecretRecord {
+  return {
+    id: randomUUID(),
+    tenant: "dev_a",
+    name: "api_key",
+    description: "",
+    metadata: {},
+    latestVersion: 1,
+    createTime: t0,
+    updateTime: t0,
+    createdBy: "alice",
+    updatedBy: "alice",
+    etag: randomBytes(6).toString("hex"),
+    revision: 1,
+    ...overrides,
+  };
+}
+
+export function versionRecord(secretId: string, version: number, overrides: Partial<VersionRecord> = {}): VersionRecord {
+  return {
+    secretId,
+    version,
+    state: "enabled",
+    createTime: t0,
+    createdBy: "alice",
+    writeId: randomBytes(6).toString("hex"),
+    sealed: {
+      format: 1,
+      keyId: "k1",
+      wrappedKey: bytes(60),
+      iv: bytes(12),
+      ciphertext: bytes(20),
+      tag: bytes(16),
+    },
+    ...overrides,
+  };
+}
+
+export function secretStoreContract(kind: string, open: () => Promise<StoreFixture>): void {
+  describe(`SecretStore contract: ${kind}`, () => {
+    let fixture: StoreFixture;
+    let store: SecretStore;
+    beforeEach(async () => {
+      fixture = await open();
+      store = fixture.store;
+    });
+    afterEach(async () => fixture.dispose());
+
+    it("inserts and finds a secret by tenant and name, round-tripping every field", async () => {
+      const s = secretRecord({ description: "desc ✓", metadata: { env: "prod", "team.name": "a=b" } });
+      await store.insertSecret(s);
+      expect(await store.findSecret("dev_a", "api_key")).toEqual(s);
+      expect(await store.findSecret("dev_b", "api_key")).toBeUndefined();
+      expect(await store.findSecret("dev_a", "API_KEY")).toBeUndefined();
+    });
+
+    it("refuses a duplicate (tenant, name) but allows the name for another tenant", async () => {
+      await store.insertSecret(secretRecord());
+      await expect(store.insertSecret(secretRecord())).rejects.toBeInstanceOf(AlreadyExistsError);
+      await expect(store.insertSecret(secretRecord({ tenant: "dev_b" }))).resolves.toBeUndefined();
+    });
+
+    it("updates only when the revision matches", async () => {
+      const s = secretRecord();
+      await store.insertSecret(s);
+      const patch = { description: "new", metadata: { a: "1" }, latestVersion: 2, revision: 2, updateTime: new Date(t0.getTime() + 1000), updatedBy: "bob", etag: "e2" };
+      expect(await store.updateSecret(s.id, 7, patch)).toBeUndefined();
+      expect(await store.findSecret("dev_a", "api_key")).toEqual(s);
+      const updated = await store.updateSecret(s.id, 1, patch);
+      expect(updated).toEqual({ ...s, ...patch });
+      expect(await store.findSecret("dev_a", "api_key")).toEqual(updated);
+      // A patch without optional fields leaves them as they are.
+      const touched = await store.updateSecret(s.id, 2, { revision: 3, updateTime: t0, updatedBy: "carol", etag: "e3" });
+      expect(touched).toMatchObject({ description: "new", metadata: { a: "1" }, latestVersion: 2, revision: 3, etag: "e3" });
+    });
+
+    it("updates nothing for an unknown id", async () => {
+      expect(await store.updateSecret(randomUUID(), 1, { revision: 2, updateTime: t0, updatedBy: "a", etag: "y" })).toBeUndefined();
+    });
+
+    it("lists one tenant's secrets in byte order of name, with prefix, cursor, filter and limit", async () => {
+      const names = ["b", "a_2", "A", "a", "a_1", "Z9", "ab"];
+      for (const name of names) {
+        await store.insertSecret(secretRecord({ name, metadata: name.startsWith("a") ? { env: "prod", "k.x": "1" } : { env: "dev" } }));
+      }
+      await store.insertSecret(secretRecord({ tenant: "dev_b", name: "a0" }));
+      const all = await store.listSecrets({ tenant: "dev_a", namePrefix: "", metadataFilter: {}, limit: 100 });
+      expect(all.map((s) => s.name)).toEqual(["A", "Z9", "a", "a_1", "a_2", "ab", "b"]);
+      const prefixed = await store.listSecrets({ tenant: "dev_a", namePrefix: "a_", metadataFilter: {}, limit: 100 });
+      expect(prefixed.map((s) => s.name)).toEqual(["a_1", "a_2"]);
+      const after = await store.listSecrets({ tenant: "dev_a", namePrefix: "", metadataFilter: {}, afterName: "a_1", limit: 2 });
+      expect(after.map((s) => s.name)).toEqual(["a_2", "ab"]);
+      const filtered = await store.listSecrets({ tenant: "dev_a", namePrefix: "", metadataFilter: { env: "prod", "k.x": "1" }, limit: 100 });
+      expect(filtered.map((s) => s.name)).toEqual(["a", "a_1", "a_2", "ab"]);
+      const none = await store.listSecrets({ tenant: "dev_a", namePrefix: "", metadataFilter: { env: "prod", "k.x": "2" }, limit: 100 });
+      expect(none).toEqual([]);
+    });
+
+    it("inserts a version once per (secret, version) and finds it with its sealed bytes", async () => {
+      const id = randomUUID();
+      const v1 = versionRecord(id, 1);
+      expect(await store.insertVersion(v1)).toBe(true);
+      expect(await store.insertVersion(versionRecord(id, 1))).toBe(false);
+      expect(await store.findVersion(id, 1)).toEqual(v1);
+      expect(await store.findVersion(id, 2)).toBeUndefined();
+      expect(await store.findVersion(randomUUID(), 1)).toBeUndefined();
+    });
+
+    it("removes a version only for the writer that inserted it", async () => {
+      const id = randomUUID();
+      const v = versionRecord(id, 3);
+      await store.insertVersion(v);
+      expect(await store.removeVersion(id, 3, "someone-else")).toBe(false);
+      expect(await store.findVersion(id, 3)).toEqual(v);
+      expect(await store.removeVersion(id, 3, v.writeId)).toBe(true);
+      expect(await store.findVersion(id, 3)).toBeUndefined();
+      expect(await store.insertVersion(versionRecord(id, 3))).toBe(true);
+    });
+
+    it("lets exactly one of many concurrent writers take a version slot", async () => {
+      const id = randomUUID();
+      const results = await Promise.all(Array.from({ length: 10 }, () => store.insertVersion(versionRecord(id, 7))));
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it("lets exactly one of many concurrent writers claim a revision", async () => {
+      const id = randomUUID();
+      const claims = Array.from({ length: 10 }, (_, i) => ({ secretId: id, revision: 2, writeId: `w${i}`, createTime: t0, version: 2 }));
+      const results = await Promise.all(claims.map((c) => store.claimRevision(c)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const winner = claims[results.indexOf(true)]!;
+      expect(await store.findClaim(id, 2)).toEqual(winner);
+    });
+
+    it("releases a claim only for its holder, after which the revision can be claimed again", async () => {
+      const id = randomUUID();
+      await store.claimRevision({ secretId: id, revision: 5, writeId: "holder", createTime: t0 });
+      await store.releaseClaim(id, 5, "intruder");
+      expect(await store.findClaim(id, 5)).toEqual({ secretId: id, revision: 5, writeId: "holder", createTime: t0 });
+      await store.releaseClaim(id, 5, "holder");
+      expect(await store.findClaim(id, 5)).toBeUndefined();
+      expect(await store.claimRevision({ secretId: id, revision: 5, writeId: "next", createTime: t0 })).toBe(true);
+    });
+  });
+}

@@ -1,0 +1,46 @@
+import { randomBytes } from "node:crypto";
+import { AwsKeyProvider } from "../../src/adapters/aws-kms/aws-key-provider.js";
+import { LocalKeyProvider } from "../../src/adapters/local-kms/local-key-provider.js";
+import { MemorySecretStore } from "../../src/adapters/memory/memory-secret-store.js";
+import { MongoSecretStore } from "../../src/adapters/mongodb/mongo-secret-store.js";
+import type { KeyProvider } from "../../src/ports/key-provider.js";
+import type { SecretStore } from "../../src/ports/secret-store.js";
+import { dropDatabase, freshDbName, kmsCredentials, mongoUriFor, services } from "./services.js";
+
+export interface StoreFixture {
+  readonly store: SecretStore;
+  /** Set for MongoDB: the database the store writes to. */
+  readonly db?: string;
+  /** Closes the store and drops its data. */
+  dispose(): Promise<void>;
+}
+
+export type StoreKind = "memory" | "mongodb";
+export type KeysKind = "local" | "aws-kms";
+
+export async function openStore(kind: StoreKind, label: string): Promise<StoreFixture> {
+  if (kind === "memory") {
+    const store = new MemorySecretStore();
+    return { store, dispose: () => store.close() };
+  }
+  const db = freshDbName(label);
+  const store = await MongoSecretStore.connect({ uri: mongoUriFor(db), defaultDb: "unused" });
+  return {
+    store,
+    db,
+    async dispose() {
+      await store.close();
+      await dropDatabase(db);
+    },
+  };
+}
+
+export function openKeys(kind: KeysKind): KeyProvider {
+  if (kind === "local") return new LocalKeyProvider(new Map([["k1", randomBytes(32)]]), "k1");
+  return new AwsKeyProvider({
+    keyId: services.kmsKeyId,
+    region: services.region,
+    endpoint: services.kmsEndpoint,
+    credentials: kmsCredentials(),
+  });
+}
