@@ -54,7 +54,7 @@ export async function mutateSecret(deps: MutationDeps, m: Mutation): Promise<Sec
   }
 }
 
-/** One attempt at revision + 1; undefined when another writer holds it. */
+/** One attempt at revision + 1; undefined when another writer got there first. */
 async function tryCommit(deps: MutationDeps, m: Mutation, secret: SecretRecord): Promise<SecretRecord | undefined> {
   const { store } = deps;
   const revision = secret.revision + 1;
@@ -67,6 +67,7 @@ async function tryCommit(deps: MutationDeps, m: Mutation, secret: SecretRecord):
   }
   const claimedAt = performance.now();
   let inserted = false;
+  let committed: SecretRecord | undefined;
   try {
     if (version !== undefined && m.value !== undefined) {
       const context = { developer: m.principal.tenant, secret: m.name, version };
@@ -80,27 +81,25 @@ async function tryCommit(deps: MutationDeps, m: Mutation, secret: SecretRecord):
         writeId,
         sealed,
       });
-      if (!inserted) throw new AbortedError(`version ${version} of secret "${m.name}" is being written; retry`);
     }
-    const updated =
-      performance.now() - claimedAt < deps.pendingLeaseMs / 2
-        ? await store.updateSecret(secret.id, secret.revision, {
-            ...m.patch,
-            ...(version ? { latestVersion: version } : {}),
-            revision,
-            updateTime: deps.clock.now(),
-            updatedBy: m.principal.subject,
-            etag: newEtag(),
-          })
-        : undefined;
-    if (!updated) throw new AbortedError(`secret "${m.name}" changed during the write; retry`);
-    await store.releaseClaim(secret.id, revision, writeId);
-    return updated;
-  } catch (err) {
-    if (inserted && version) await store.removeVersion(secret.id, version, writeId).catch(() => {});
+    // Not inserted: a writer committed this version after our read (and released its
+    // claim, which is how we got ours); the revision check below would fail too. Retry.
+    const mayCommit = (version === undefined || inserted) && performance.now() - claimedAt < deps.pendingLeaseMs / 2;
+    committed = mayCommit
+      ? await store.updateSecret(secret.id, secret.revision, {
+          ...m.patch,
+          ...(version ? { latestVersion: version } : {}),
+          revision,
+          updateTime: deps.clock.now(),
+          updatedBy: m.principal.subject,
+          etag: newEtag(),
+        })
+      : undefined;
+  } finally {
+    if (!committed && inserted && version) await store.removeVersion(secret.id, version, writeId).catch(() => {});
     await store.releaseClaim(secret.id, revision, writeId).catch(() => {});
-    throw err;
   }
+  return committed;
 }
 
 /** Removes a claim (and its uncommitted version) left by a crashed writer, once its lease is over. */
