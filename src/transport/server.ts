@@ -81,6 +81,8 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
  * replays them before the rest of the socket.
  */
 function routeByPreface(socket: net.Socket, h2: http2.Http2Server, h1: http.Server): void {
+  // The servers set this on sockets they accept themselves; they only see our wrapper.
+  socket.setNoDelay(true);
   let head = Buffer.alloc(0);
   const onData = (chunk: Buffer) => {
     head = Buffer.concat([head, chunk]);

@@ -369,4 +369,16 @@ describe("the same scenario through three independent clients", () => {
     expect(cleared.latestVersion).toBe(2);
     await viaJson.expectFailure(viaJson.update({ name: "shared", value: "late", etag: updated.etag }), "aborted");
   });
+
+  it("one log line per call from every client, none carrying a value", async () => {
+    const calls = server.logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === "call");
+    expect(calls.length).toBeGreaterThan(60);
+    // api_key, api_other, db_password, dup; then the refused second dup and 9lives.
+    const creates = calls.filter((l) => l.method === "secrets.v1.SecretsService/CreateSecret" && l.developer === "dev-grpc-js");
+    expect(creates.map((l) => l.code)).toEqual(["ok", "ok", "ok", "ok", "AlreadyExists", "InvalidArgument"]);
+    expect(calls.some((l) => l.code === "NotFound" && l.developer === "dev-connect-json")).toBe(true);
+    for (const value of ["pässwörd", "second value, v2", "from grpc-js", "from json", "crown"]) {
+      expect(server.logLines.filter((l) => l.includes(value))).toEqual([]);
+    }
+  });
 });
