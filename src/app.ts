@@ -6,6 +6,7 @@ import { file_secrets_v1_secrets, SecretsService as SecretsServiceDesc } from ".
 import type { TokenVerifier } from "./auth/token-verifier.js";
 import { createSecretsService } from "./core/secrets-service.js";
 import type { Clock } from "./ports/clock.js";
+import type { IdempotencyStore } from "./ports/idempotency-store.js";
 import type { KeyProvider } from "./ports/key-provider.js";
 import type { SecretStore } from "./ports/secret-store.js";
 import { HealthState, healthRoutes } from "./transport/health.js";
@@ -16,6 +17,7 @@ import { buildServer, type RunningServer } from "./transport/server.js";
 
 export interface AppDeps {
   readonly store: SecretStore;
+  readonly idempotency: IdempotencyStore;
   readonly keys: KeyProvider;
   readonly verifier: TokenVerifier;
   readonly clock: Clock;
@@ -34,6 +36,7 @@ export interface App {
 export function createApp(deps: AppDeps): App {
   const service = createSecretsService({
     store: deps.store,
+    idempotency: deps.idempotency,
     keys: deps.keys,
     clock: deps.clock,
     pendingLeaseMs: deps.pendingVersionLeaseMs,

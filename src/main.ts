@@ -3,14 +3,17 @@ import { randomBytes } from "node:crypto";
 import { pino } from "pino";
 import { AwsKeyProvider } from "./adapters/aws-kms/aws-key-provider.js";
 import { LocalKeyProvider } from "./adapters/local-kms/local-key-provider.js";
+import { MemoryIdempotencyStore } from "./adapters/memory/memory-idempotency-store.js";
 import { MemorySecretStore } from "./adapters/memory/memory-secret-store.js";
-import { MongoSecretStore } from "./adapters/mongodb/mongo-secret-store.js";
+import { connectMongo } from "./adapters/mongodb/connect.js";
 import { createApp } from "./app.js";
 import { mintToken } from "./auth/dev-token.js";
 import { createTokenVerifier } from "./auth/token-verifier.js";
 import { ConfigError, loadConfig, type Config } from "./config/config.js";
 import type { KeyProvider } from "./ports/key-provider.js";
+import type { IdempotencyStore } from "./ports/idempotency-store.js";
 import type { SecretStore } from "./ports/secret-store.js";
+import { startSweeper } from "./core/sweeper.js";
 import { systemClock } from "./ports/clock.js";
 
 async function main(): Promise<void> {
@@ -19,11 +22,12 @@ async function main(): Promise<void> {
   const config = loadConfig(env);
   const logger = pino({ level: config.logLevel, base: { service: "secrets" } });
 
-  const store = await openStore(config);
+  const stores = await openStores(config);
   const keys = openKeys(config);
   const verifier = await createTokenVerifier(config.auth);
   const app = createApp({
-    store,
+    store: stores.secrets,
+    idempotency: stores.idempotency,
     keys,
     verifier,
     clock: systemClock,
@@ -35,6 +39,10 @@ async function main(): Promise<void> {
   const server = await app.listen(config.listen.host, config.listen.port);
   logger.info({ address: server.address, store: config.store.kind, keys: config.keys.kind, tls: Boolean(config.tls) }, "listening");
   if (dev) await printDevBanner(env, server.address);
+  const sweeper = startSweeper({ store: stores.secrets, idempotency: stores.idempotency, clock: systemClock }, config.sweepIntervalMs, (r) => {
+    if (r instanceof Error) logger.warn({ err: { type: r.name } }, "sweep failed");
+    else if (r.purgedSecrets || r.removedRequestIds) logger.info(r, "swept");
+  });
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -42,7 +50,8 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, "shutting down");
     await server.close(config.shutdownGraceMs);
-    await Promise.allSettled([store.close(), keys.close()]);
+    await sweeper.stop();
+    await Promise.allSettled([stores.close(), keys.close()]);
     logger.info("stopped");
     process.exit(0);
   };
@@ -50,9 +59,9 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void stop("SIGINT"));
 }
 
-async function openStore(config: Config): Promise<SecretStore> {
-  if (config.store.kind === "memory") return new MemorySecretStore();
-  return MongoSecretStore.connect({ uri: config.store.uri, defaultDb: config.store.defaultDb });
+async function openStores(config: Config): Promise<{ secrets: SecretStore; idempotency: IdempotencyStore; close(): Promise<void> }> {
+  if (config.store.kind === "memory") return { secrets: new MemorySecretStore(), idempotency: new MemoryIdempotencyStore(), close: async () => {} };
+  return connectMongo({ uri: config.store.uri, defaultDb: config.store.defaultDb });
 }
 
 function openKeys(config: Config): KeyProvider {

@@ -15,6 +15,7 @@ const envSchema = z.object({
   MAX_REQUEST_BYTES: positiveInt.default(262_144),
   SHUTDOWN_GRACE_MS: positiveInt.default(10_000),
   PENDING_VERSION_LEASE_MS: positiveInt.default(30_000),
+  SWEEP_INTERVAL_MS: positiveInt.default(60_000),
   TLS_CERT_FILE: optionalString,
   TLS_KEY_FILE: optionalString,
 
@@ -49,6 +50,7 @@ export interface Config {
   readonly maxRequestBytes: number;
   readonly shutdownGraceMs: number;
   readonly pendingVersionLeaseMs: number;
+  readonly sweepIntervalMs: number;
   readonly tls?: { cert: Buffer; key: Buffer };
   readonly store: { kind: "memory" } | { kind: "mongodb"; uri: string; defaultDb: string };
   readonly keys:
@@ -82,6 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     maxRequestBytes: e.MAX_REQUEST_BYTES,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     pendingVersionLeaseMs: e.PENDING_VERSION_LEASE_MS,
+    sweepIntervalMs: e.SWEEP_INTERVAL_MS,
     ...tlsConfig(e),
     store: storeConfig(e),
     keys: keysConfig(e),

@@ -2,31 +2,48 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { AbortedError, NotFoundError } from "../errors.js";
 import type { Clock } from "../ports/clock.js";
 import type { KeyProvider } from "../ports/key-provider.js";
-import type { SecretPatch, SecretRecord, SecretStore } from "../ports/secret-store.js";
+import type {
+  FieldsPatch,
+  RevisionClaim,
+  SecretPatch,
+  SecretRecord,
+  SecretStore,
+  VersionRecord,
+  VersionState,
+} from "../ports/secret-store.js";
 import { sealValue } from "./envelope.js";
 import { newEtag, newWriteId } from "./ids.js";
 import type { Principal } from "./principal.js";
+import { isLive } from "./visibility.js";
 
 // Every change to an existing secret goes through here, without transactions:
-//   1. read the secret at revision r;
-//   2. claim revision r+1 (a unique insert: one writer wins, on MongoDB and FerretDB alike);
-//   3. for a new value, insert version latestVersion+1 (invisible: readers never look above latestVersion);
-//   4. commit: update the secret from revision r to r+1 (the only writer of r+1, so FerretDB's
-//      non-atomic conditional update is never raced), then release the claim.
-// A crash anywhere leaves either the old state or the new, never a readable partial
-// version, and latestVersion only ever points at a stored version. A claim left by a
-// crashed writer blocks the secret until it is older than the lease; then the next
-// writer removes it and its uncommitted version. A writer commits only within half
-// the lease of its claim, so a takeover never races a live commit (clock skew < lease/2).
+//   1. read the secret at revision r, plan the write;
+//   2. claim revision r+1 with the plan (a unique insert: one writer wins, on MongoDB and FerretDB alike),
+//      and check the secret is still at r (a writer that read r late could claim r+1 after it was released);
+//   3. change the version documents: insert the new version (invisible: readers never look above
+//      latestVersion), destroy what retention drops, or set a version's state;
+//   4. commit: move the secret from r to r+1 with the fields derived from the versions, release the claim.
+// One writer per revision, so FerretDB's non-atomic conditional update is never raced. A crash leaves the
+// old state or, once the claim is rolled forward, the new one: never a readable partial version, and
+// latestVersion only ever points at a stored version. A claim older than the lease is rolled forward by the
+// next writer; writers commit only within half the lease of their claim (tolerates clock skew < lease/2).
 
 export interface MutationDeps {
   readonly store: SecretStore;
   readonly keys: KeyProvider;
   readonly clock: Clock;
-  /** How old a claim must be before another writer may take it over. */
+  /** How old a claim must be before another writer rolls it forward. */
   readonly pendingLeaseMs: number;
   /** How long a writer waits for other writers of the same secret before answering ABORTED. */
   readonly contentionBudgetMs?: number;
+}
+
+/** What one write changes. */
+export interface WritePlan {
+  readonly patch?: FieldsPatch;
+  /** A new value: becomes version latestVersion + 1. */
+  readonly value?: string;
+  readonly versionState?: { readonly version: number; readonly state: VersionState };
 }
 
 export interface Mutation {
@@ -34,85 +51,162 @@ export interface Mutation {
   readonly name: string;
   /** The caller's etag: when set, a secret changed since then answers ABORTED. */
   readonly expectedEtag?: string;
-  readonly patch: Pick<SecretPatch, "description" | "metadata">;
-  /** A new value: becomes version latestVersion + 1. */
-  readonly value?: string;
+  /** Which secrets the write applies to; others answer NOT_FOUND. Default: live ones. */
+  readonly applies?: (secret: SecretRecord, now: Date) => boolean;
+  /** Decides the write from the current secret; undefined means "nothing to change". May throw. */
+  plan(secret: SecretRecord): Promise<WritePlan | undefined> | WritePlan | undefined;
 }
 
-export async function mutateSecret(deps: MutationDeps, m: Mutation): Promise<SecretRecord> {
+export interface MutationResult {
+  readonly secret: SecretRecord;
+  /** False when the plan said there was nothing to change. */
+  readonly changed: boolean;
+  /** The version inserted by a value write. */
+  readonly version?: VersionRecord;
+}
+
+export async function mutateSecret(deps: MutationDeps, m: Mutation): Promise<MutationResult> {
   const giveUpAt = performance.now() + (deps.contentionBudgetMs ?? 15_000);
+  const applies = m.applies ?? isLive;
   for (let attempt = 0; ; attempt++) {
     const secret = await deps.store.findSecret(m.principal.tenant, m.name);
-    if (!secret) throw new NotFoundError(`secret "${m.name}" not found`);
+    if (!secret || !applies(secret, deps.clock.now())) throw new NotFoundError(`secret "${m.name}" not found`);
     if (m.expectedEtag && secret.etag !== m.expectedEtag) {
       throw new AbortedError("etag does not match the secret's current etag; re-read and retry");
     }
-    const committed = await tryCommit(deps, m, secret);
-    if (committed) return committed;
+    const plan = await m.plan(secret);
+    if (!plan) return { secret, changed: false };
+    const result = await tryCommit(deps, m.principal, secret, plan);
+    if (result) return result;
     if (performance.now() > giveUpAt) throw new AbortedError(`too many concurrent writes to secret "${m.name}"; retry`);
     await sleep(Math.random() * Math.min(40, 2 + attempt * 2));
   }
 }
 
 /** One attempt at revision + 1; undefined when another writer got there first. */
-async function tryCommit(deps: MutationDeps, m: Mutation, secret: SecretRecord): Promise<SecretRecord | undefined> {
-  const { store } = deps;
+async function tryCommit(deps: MutationDeps, principal: Principal, secret: SecretRecord, plan: WritePlan): Promise<MutationResult | undefined> {
+  const { store, clock } = deps;
   const revision = secret.revision + 1;
-  const version = m.value !== undefined ? secret.latestVersion + 1 : undefined;
-  const writeId = newWriteId();
-  const claim = { secretId: secret.id, revision, writeId, createTime: deps.clock.now(), ...(version ? { version } : {}) };
+  const version = plan.value !== undefined ? secret.latestVersion + 1 : undefined;
+  const claim: RevisionClaim = {
+    secretId: secret.id,
+    revision,
+    writeId: newWriteId(),
+    createTime: clock.now(),
+    subject: principal.subject,
+    ...(version ? { version } : {}),
+    ...(plan.patch ? { patch: plan.patch } : {}),
+    ...(plan.versionState ? { versionState: plan.versionState } : {}),
+  };
   if (!(await store.claimRevision(claim))) {
-    await takeOverAbandonedClaim(deps, secret, revision);
+    await rollForwardAbandonedClaim(deps, secret, revision);
     return undefined;
   }
   const claimedAt = performance.now();
-  let inserted = false;
+  const withinLease = () => performance.now() - claimedAt < deps.pendingLeaseMs / 2;
+  let inserted: VersionRecord | undefined;
   let committed: SecretRecord | undefined;
   try {
-    if (version !== undefined && m.value !== undefined) {
-      const context = { developer: m.principal.tenant, secret: m.name, version };
-      const sealed = await sealValue(deps.keys, context, m.value);
-      inserted = await store.insertVersion({
+    const now = await store.findSecret(secret.tenant, secret.name);
+    if (now?.id !== secret.id || now.revision !== secret.revision) return undefined;
+    if (version !== undefined && plan.value !== undefined) {
+      const sealed = await sealValue(deps.keys, { developer: secret.tenant, secret: secret.name, version }, plan.value);
+      const record: VersionRecord = {
         secretId: secret.id,
         version,
         state: "enabled",
-        createTime: deps.clock.now(),
-        createdBy: m.principal.subject,
-        writeId,
+        createTime: clock.now(),
+        createdBy: principal.subject,
+        writeId: claim.writeId,
+        keyId: sealed.keyId,
         sealed,
-      });
+      };
+      if (!(await store.insertVersion(record))) return undefined;
+      inserted = record;
     }
-    // Not inserted: a writer committed this version after our read (and released its
-    // claim, which is how we got ours); the revision check below would fail too. Retry.
-    const mayCommit = (version === undefined || inserted) && performance.now() - claimedAt < deps.pendingLeaseMs / 2;
-    committed = mayCommit
-      ? await store.updateSecret(secret.id, secret.revision, {
-          ...m.patch,
-          ...(version ? { latestVersion: version } : {}),
-          revision,
-          updateTime: deps.clock.now(),
-          updatedBy: m.principal.subject,
-          etag: newEtag(),
-        })
-      : undefined;
+    // Destroying is final: nothing is destroyed by a writer that could no longer commit.
+    if (!withinLease()) return undefined;
+    const summary = inserted
+      ? await afterNewVersion(deps, secret, inserted, plan.patch?.maxVersions ?? secret.maxVersions)
+      : await afterStateChange(deps, secret, plan.versionState, secret.latestVersion);
+    if (!withinLease()) return undefined;
+    committed = await store.updateSecret(secret.id, secret.revision, {
+      ...plan.patch,
+      ...summary,
+      revision,
+      updateTime: clock.now(),
+      updatedBy: principal.subject,
+      etag: newEtag(),
+    });
+    return committed && { secret: committed, changed: true, ...(inserted ? { version: inserted } : {}) };
   } finally {
-    if (!committed && inserted && version) await store.removeVersion(secret.id, version, writeId).catch(() => {});
-    await store.releaseClaim(secret.id, revision, writeId).catch(() => {});
+    if (!committed && inserted) await store.removeVersion(secret.id, inserted.version, claim.writeId).catch(() => {});
+    await store.releaseClaim(secret.id, revision, claim.writeId).catch(() => {});
   }
-  return committed;
 }
 
-/** Removes a claim (and its uncommitted version) left by a crashed writer, once its lease is over. */
-async function takeOverAbandonedClaim(deps: MutationDeps, secret: SecretRecord, revision: number): Promise<void> {
-  const claim = await deps.store.findClaim(secret.id, revision);
-  if (!claim) return;
-  if (deps.clock.now().getTime() - claim.createTime.getTime() < deps.pendingLeaseMs) return;
-  const current = await deps.store.findSecret(secret.tenant, secret.name);
-  if (current?.id === secret.id && current.revision >= revision) {
-    // Committed but not released (crash after the commit): only the claim is left over.
-    await deps.store.releaseClaim(secret.id, revision, claim.writeId);
-    return;
+type Summary = Pick<SecretPatch, "latestVersion" | "current" | "liveVersions">;
+
+/** A new version is the newest enabled one; retention destroys the oldest beyond maxVersions. */
+async function afterNewVersion(deps: MutationDeps, secret: SecretRecord, inserted: VersionRecord, maxVersions: number): Promise<Summary> {
+  let live = secret.liveVersions + 1;
+  if (live > maxVersions) {
+    const oldest = await deps.store.oldestLiveVersions(secret.id, secret.latestVersion, live - maxVersions);
+    for (const v of oldest) await deps.store.setVersionState(secret.id, v, "destroyed", deps.clock.now());
+    live -= oldest.length;
   }
-  if (claim.version !== undefined) await deps.store.removeVersion(secret.id, claim.version, claim.writeId);
-  await deps.store.releaseClaim(secret.id, revision, claim.writeId);
+  return {
+    latestVersion: inserted.version,
+    current: { version: inserted.version, createTime: inserted.createTime, sealed: inserted.sealed! },
+    liveVersions: live,
+  };
+}
+
+/** Applies a version state change (if any) and derives the summary from the stored versions. */
+async function afterStateChange(
+  deps: MutationDeps,
+  secret: SecretRecord,
+  change: WritePlan["versionState"],
+  latestVersion: number,
+): Promise<Summary> {
+  if (!change) return {};
+  await deps.store.setVersionState(secret.id, change.version, change.state, deps.clock.now());
+  return deriveSummary(deps.store, secret.id, latestVersion);
+}
+
+async function deriveSummary(store: SecretStore, secretId: string, latestVersion: number): Promise<Summary> {
+  const [newest, live] = await Promise.all([
+    store.newestEnabledVersion(secretId, latestVersion),
+    store.countLiveVersions(secretId, latestVersion),
+  ]);
+  return {
+    latestVersion,
+    current: newest?.sealed ? { version: newest.version, createTime: newest.createTime, sealed: newest.sealed } : null,
+    liveVersions: live,
+  };
+}
+
+/**
+ * Completes a write whose writer died after claiming it, once the claim is older than the lease:
+ * the version it inserted (if it got that far) is committed, its state change re-applied, its fields set.
+ */
+async function rollForwardAbandonedClaim(deps: MutationDeps, secret: SecretRecord, revision: number): Promise<void> {
+  const { store, clock } = deps;
+  const claim = await store.findClaim(secret.id, revision);
+  if (!claim || clock.now().getTime() - claim.createTime.getTime() < deps.pendingLeaseMs) return;
+  const current = await store.findSecret(secret.tenant, secret.name);
+  if (current?.id === secret.id && current.revision === revision - 1) {
+    const inserted = claim.version !== undefined ? await store.findVersion(secret.id, claim.version) : undefined;
+    const latest = inserted?.writeId === claim.writeId ? inserted.version : current.latestVersion;
+    if (claim.versionState) await store.setVersionState(secret.id, claim.versionState.version, claim.versionState.state, clock.now());
+    await store.updateSecret(secret.id, current.revision, {
+      ...claim.patch,
+      ...(await deriveSummary(store, secret.id, latest)),
+      revision,
+      updateTime: clock.now(),
+      updatedBy: claim.subject,
+      etag: newEtag(),
+    });
+  }
+  await store.releaseClaim(secret.id, revision, claim.writeId);
 }

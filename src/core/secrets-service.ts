@@ -1,38 +1,29 @@
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from "../errors.js";
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors.js";
 import type { Clock } from "../ports/clock.js";
+import type { IdempotencyStore } from "../ports/idempotency-store.js";
 import type { KeyProvider } from "../ports/key-provider.js";
-import type { SecretRecord, SecretStore } from "../ports/secret-store.js";
-import { openValue, sealValue } from "./envelope.js";
-import { newEtag, newSecretId, newWriteId } from "./ids.js";
+import type { SecretRecord, SecretStore, VersionRecord, VersionState } from "../ports/secret-store.js";
+import { createSecret, type CreateSecretInput } from "./create-secret.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "./limits.js";
 import { decodePageToken, encodePageToken, pageSize, queryDigest } from "./page-token.js";
 import type { Principal } from "./principal.js";
-import { planUpdate } from "./update-plan.js";
-import { validateDescription, validateMetadata, validateName, validateNamePrefix, validateValue } from "./validation.js";
-import { mutateSecret } from "./secret-mutation.js";
+import { batchGetSecretValues, getSecretValue, type BatchResult, type SecretValue } from "./reads.js";
+import { decodeRecords, encodeRecords, sameStoredValue } from "./replay.js";
+import { withRequestId, type ReplayCodec } from "./request-ids.js";
+import { mutateSecret, type MutationDeps } from "./secret-mutation.js";
+import { planUpdate, type UpdateFields } from "./update-plan.js";
+import { resolveRecoveryWindowDays, validateName, validateNamePrefix, validateMetadata, validateRequestId, validateValue, validateVersionNumber } from "./validation.js";
+import { isLive, isRecoverable } from "./visibility.js";
 
-export interface SecretsServiceDeps {
-  readonly store: SecretStore;
-  readonly keys: KeyProvider;
-  readonly clock: Clock;
-  /** See secret-mutation.ts. */
-  readonly pendingLeaseMs: number;
+export type { CreateSecretInput } from "./create-secret.js";
+export type { BatchResult, SecretValue } from "./reads.js";
+
+export interface SecretsServiceDeps extends MutationDeps {
+  readonly idempotency: IdempotencyStore;
 }
 
-export interface CreateSecretInput {
+export interface UpdateSecretInput extends UpdateFields {
   readonly name: string;
-  readonly value: string;
-  readonly description: string;
-  readonly metadata: Readonly<Record<string, string>>;
-}
-
-export interface UpdateSecretInput {
-  readonly name: string;
-  /** update_mask paths; empty means "every field that carries something". */
-  readonly updateMask: readonly string[];
-  readonly description: string;
-  readonly metadata: Readonly<Record<string, string>>;
-  readonly value?: string;
   readonly etag: string;
 }
 
@@ -41,91 +32,60 @@ export interface ListSecretsInput {
   readonly pageToken: string;
   readonly namePrefix: string;
   readonly metadataFilter: Readonly<Record<string, string>>;
+  readonly showDeleted?: boolean;
 }
 
-export interface SecretValue {
+export interface VersionRef {
   readonly name: string;
   readonly version: number;
-  readonly value: string;
-  readonly createTime: Date;
+  readonly etag: string;
 }
 
 export interface SecretsService {
   createSecret(p: Principal, input: CreateSecretInput): Promise<SecretRecord>;
   getSecret(p: Principal, name: string): Promise<SecretRecord>;
   getSecretValue(p: Principal, name: string, version: number): Promise<SecretValue>;
+  batchGetSecretValues(p: Principal, names: readonly string[]): Promise<BatchResult>;
   listSecrets(p: Principal, input: ListSecretsInput): Promise<{ secrets: SecretRecord[]; nextPageToken: string }>;
   updateSecret(p: Principal, input: UpdateSecretInput): Promise<SecretRecord>;
+  putSecretValue(p: Principal, input: { name: string; value: string; etag: string; requestId: string }): Promise<{ version: VersionRecord; secret: SecretRecord }>;
+  listSecretVersions(p: Principal, input: { name: string; pageSize: number; pageToken: string }): Promise<{ versions: VersionRecord[]; nextPageToken: string }>;
+  setVersionState(p: Principal, ref: VersionRef, state: VersionState): Promise<{ version: VersionRecord; secret: SecretRecord }>;
+  deleteSecret(p: Principal, input: { name: string; force: boolean; recoveryWindowDays: number; etag: string }): Promise<SecretRecord>;
+  restoreSecret(p: Principal, input: { name: string; etag: string }): Promise<SecretRecord>;
 }
 
-export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
-  const { store, keys, clock } = deps;
+const DAY_MS = 24 * 60 * 60 * 1000;
 
-  async function requireSecret(p: Principal, name: string): Promise<SecretRecord> {
+export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
+  const { store, clock } = deps;
+
+  async function requireLive(p: Principal, name: string): Promise<SecretRecord> {
     validateName(name);
     const secret = await store.findSecret(p.tenant, name);
-    // Another developer's secret and an absent one look the same.
-    if (!secret) throw new NotFoundError(`secret "${name}" not found`);
+    // Another developer's secret, an absent one, a deleted and an expired one all look the same.
+    if (!secret || !isLive(secret, clock.now())) throw new NotFoundError(`secret "${name}" not found`);
     return secret;
   }
 
+  const etagOf = (etag: string) => (etag ? { expectedEtag: etag } : {});
+
   return {
-    async createSecret(p, input) {
-      validateName(input.name);
-      validateValue(input.value);
-      validateDescription(input.description);
-      validateMetadata(input.metadata);
-      if (await store.findSecret(p.tenant, input.name)) throw alreadyExists(input.name);
+    createSecret: (p, input) => createSecret(deps, p, input),
 
-      // Version first, then the secret that makes it visible: a crash in between
-      // leaves only an unreferenced version document.
-      const id = newSecretId();
-      const writeId = newWriteId();
-      const now = clock.now();
-      const sealed = await sealValue(keys, { developer: p.tenant, secret: input.name, version: 1 }, input.value);
-      await store.insertVersion({ secretId: id, version: 1, state: "enabled", createTime: now, createdBy: p.subject, writeId, sealed });
-      const secret: SecretRecord = {
-        id,
-        tenant: p.tenant,
-        name: input.name,
-        description: input.description,
-        metadata: input.metadata,
-        latestVersion: 1,
-        createTime: now,
-        updateTime: now,
-        createdBy: p.subject,
-        updatedBy: p.subject,
-        etag: newEtag(),
-        revision: 1,
-      };
-      try {
-        await store.insertSecret(secret);
-      } catch (err) {
-        await store.removeVersion(id, 1, writeId);
-        if (err instanceof AlreadyExistsError) throw alreadyExists(input.name);
-        throw err;
-      }
-      return secret;
-    },
+    getSecret: requireLive,
 
-    getSecret: requireSecret,
+    getSecretValue: (p, name, version) => getSecretValue(deps, p, name, version),
 
-    async getSecretValue(p, name, version) {
-      if (!Number.isSafeInteger(version) || version < 0) throw new InvalidArgumentError("version", "must be 0 (latest) or a positive version number");
-      const secret = await requireSecret(p, name);
-      const number = version === 0 ? secret.latestVersion : version;
-      const record = number <= secret.latestVersion ? await store.findVersion(secret.id, number) : undefined;
-      if (!record?.sealed) throw new NotFoundError(`secret "${name}" has no version ${number}`);
-      const value = await openValue(keys, { developer: p.tenant, secret: name, version: number }, record.sealed);
-      return { name, version: number, value, createTime: record.createTime };
-    },
+    batchGetSecretValues: (p, names) => batchGetSecretValues(deps, p, names),
 
     async listSecrets(p, input) {
       const limit = pageSize(input.pageSize, { default: DEFAULT_PAGE_SIZE, max: MAX_PAGE_SIZE });
       validateNamePrefix(input.namePrefix);
       validateMetadata(input.metadataFilter, "metadata_filter");
+      const showDeleted = input.showDeleted ?? false;
       const filterPairs = Object.entries(input.metadataFilter).sort(([a], [b]) => (a < b ? -1 : 1));
-      const digest = queryDigest(["secrets", p.tenant, input.namePrefix, filterPairs]);
+      const digest = queryDigest(["secrets", p.tenant, input.namePrefix, filterPairs, showDeleted]);
       const afterName = decodePageToken(input.pageToken, digest);
       // One extra item tells whether another page exists without a count query.
       const found = await store.listSecrets({
@@ -133,28 +93,109 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
         namePrefix: input.namePrefix,
         metadataFilter: input.metadataFilter,
         limit: limit + 1,
+        showDeleted,
+        now: clock.now(),
         ...(afterName !== undefined ? { afterName } : {}),
       });
       const secrets = found.slice(0, limit);
       const last = secrets.at(-1);
-      const nextPageToken = found.length > limit && last ? encodePageToken(last.name, digest) : "";
-      return { secrets, nextPageToken };
+      return { secrets, nextPageToken: found.length > limit && last ? encodePageToken(last.name, digest) : "" };
     },
 
     async updateSecret(p, input) {
       validateName(input.name);
-      const plan = planUpdate(input);
-      return mutateSecret(deps, {
+      const plan = planUpdate(input, clock.now());
+      const result = await mutateSecret(deps, { principal: p, name: input.name, ...etagOf(input.etag), plan: () => plan });
+      return result.secret;
+    },
+
+    async putSecretValue(p, input) {
+      validateName(input.name);
+      validateValue(input.value);
+      validateRequestId(input.requestId);
+      const scope = { tenant: p.tenant, method: "PutSecretValue", name: input.name, requestId: input.requestId, fields: [input.etag] };
+      return withRequestId(deps, scope, versionReplay(deps, p, input.value), async () => {
+        const result = await mutateSecret(deps, { principal: p, name: input.name, ...etagOf(input.etag), plan: () => ({ value: input.value }) });
+        return { version: result.version!, secret: result.secret };
+      });
+    },
+
+    async listSecretVersions(p, input) {
+      const secret = await requireLive(p, input.name);
+      const limit = pageSize(input.pageSize, { default: DEFAULT_PAGE_SIZE, max: MAX_PAGE_SIZE });
+      const digest = queryDigest(["versions", p.tenant, secret.id]);
+      const after = decodePageToken(input.pageToken, digest);
+      const below = after === undefined ? secret.latestVersion : Number(after) - 1;
+      if (!Number.isSafeInteger(below)) throw new InvalidArgumentError("page_token", "is not a valid page token");
+      const found = await store.listVersions(secret.id, below, limit + 1);
+      const versions = found.slice(0, limit);
+      const last = versions.at(-1);
+      return { versions, nextPageToken: found.length > limit && last ? encodePageToken(String(last.version), digest) : "" };
+    },
+
+    async setVersionState(p, ref, state) {
+      validateName(ref.name);
+      validateVersionNumber(ref.version);
+      let target: VersionRecord | undefined;
+      const result = await mutateSecret(deps, {
+        principal: p,
+        name: ref.name,
+        ...etagOf(ref.etag),
+        async plan(secret) {
+          target = ref.version <= secret.latestVersion ? await store.findVersion(secret.id, ref.version) : undefined;
+          if (!target) throw new NotFoundError(`secret "${ref.name}" has no version ${ref.version}`);
+          if (target.state === state) return undefined; // already so: succeed and change nothing
+          if (target.state === "destroyed") throw new FailedPreconditionError(`version ${ref.version} of secret "${ref.name}" is destroyed`);
+          return { versionState: { version: ref.version, state } };
+        },
+      });
+      const version = result.changed ? await store.findVersion(result.secret.id, ref.version) : target;
+      return { version: withoutSealed(version!), secret: result.secret };
+    },
+
+    async deleteSecret(p, input) {
+      validateName(input.name);
+      const days = resolveRecoveryWindowDays(input.recoveryWindowDays, input.force);
+      const now = clock.now();
+      const result = await mutateSecret(deps, {
         principal: p,
         name: input.name,
-        patch: plan.patch,
-        ...(plan.value !== undefined ? { value: plan.value } : {}),
-        ...(input.etag ? { expectedEtag: input.etag } : {}),
+        ...etagOf(input.etag),
+        // force also purges a secret already scheduled for deletion
+        applies: (s, at) => isLive(s, at) || (input.force && isRecoverable(s, at)),
+        plan: () => ({ patch: { deleteTime: now, purgeTime: input.force ? now : new Date(now.getTime() + days * DAY_MS) } }),
       });
+      // Marked first, so a crash before the purge leaves it to the sweeper.
+      if (input.force) await store.purgeSecret(result.secret.id);
+      return result.secret;
+    },
+
+    async restoreSecret(p, input) {
+      validateName(input.name);
+      const found = await store.findSecret(p.tenant, input.name);
+      if (found && isLive(found, clock.now())) throw new FailedPreconditionError(`secret "${input.name}" is not deleted`);
+      const result = await mutateSecret(deps, {
+        principal: p,
+        name: input.name,
+        ...etagOf(input.etag),
+        applies: isRecoverable,
+        plan: () => ({ patch: { deleteTime: null, purgeTime: null } }),
+      });
+      return result.secret;
     },
   };
 }
 
-function alreadyExists(name: string): AlreadyExistsError {
-  return new AlreadyExistsError(`secret "${name}" already exists`);
+function withoutSealed(v: VersionRecord): VersionRecord {
+  const { sealed: _omitted, ...rest } = v;
+  return rest;
+}
+
+/** Replays a PutSecretValue: the stored response, checked against the value of the version it created. */
+function versionReplay(deps: SecretsServiceDeps, p: Principal, value: string): ReplayCodec<{ version: VersionRecord; secret: SecretRecord }> {
+  return {
+    encode: (r) => encodeRecords(r),
+    decode: (json) => decodeRecords(json),
+    sameValue: (r) => sameStoredValue(deps, p, r.secret, r.version.version, value),
+  };
 }

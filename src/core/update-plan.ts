@@ -1,36 +1,49 @@
 import { InvalidArgumentError } from "../errors.js";
-import type { SecretPatch } from "../ports/secret-store.js";
-import { validateDescription, validateMetadata, validateValue } from "./validation.js";
+import type { FieldsPatch } from "../ports/secret-store.js";
+import { resolveExpiry, resolveMaxVersions, validateDescription, validateMetadata, validateValue } from "./validation.js";
 
-const UPDATABLE = new Set(["description", "metadata", "value"]);
+const UPDATABLE = new Set(["description", "metadata", "value", "expire_time", "ttl", "max_versions"]);
+
+export interface UpdateFields {
+  readonly updateMask: readonly string[];
+  readonly description: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly value?: string;
+  readonly expireTime?: Date;
+  readonly ttlMs?: number;
+  /** 0 or absent: unchanged unless named in the mask (then the default). */
+  readonly maxVersions?: number;
+}
 
 export interface UpdatePlan {
-  readonly patch: Pick<SecretPatch, "description" | "metadata">;
+  readonly patch: FieldsPatch;
   readonly value?: string;
 }
 
 /**
  * Resolves UpdateSecret's field mask. With an empty mask, the fields that carry
- * something are updated; to clear description or metadata, name it in the mask.
+ * something are updated; to clear description, metadata or expire_time, name it
+ * in the mask and leave it empty.
  */
-export function planUpdate(input: {
-  updateMask: readonly string[];
-  description: string;
-  metadata: Readonly<Record<string, string>>;
-  value?: string;
-}): UpdatePlan {
+export function planUpdate(input: UpdateFields, now: Date = new Date()): UpdatePlan {
   for (const path of input.updateMask) {
-    if (!UPDATABLE.has(path)) throw new InvalidArgumentError("update_mask", `unknown path "${path.slice(0, 64)}"; allowed: description, metadata, value`);
+    if (!UPDATABLE.has(path)) {
+      throw new InvalidArgumentError("update_mask", `unknown path "${path.slice(0, 64)}"; allowed: ${[...UPDATABLE].join(", ")}`);
+    }
   }
   const mask = new Set(input.updateMask);
   const explicit = mask.size > 0;
-  const setDescription = explicit ? mask.has("description") : input.description !== "";
-  const setMetadata = explicit ? mask.has("metadata") : Object.keys(input.metadata).length > 0;
-  const setValue = explicit ? mask.has("value") : input.value !== undefined;
-  if (!setDescription && !setMetadata && !setValue) {
-    throw new InvalidArgumentError("update_mask", "nothing to update: set description, metadata or value, or name them in update_mask");
+  const named = (path: string, carries: boolean) => (explicit ? mask.has(path) : carries);
+  const setDescription = named("description", input.description !== "");
+  const setMetadata = named("metadata", Object.keys(input.metadata).length > 0);
+  const setValue = named("value", input.value !== undefined);
+  const setExpiry = named("expire_time", input.expireTime !== undefined) || named("ttl", input.ttlMs !== undefined);
+  const maxVersions = input.maxVersions ?? 0;
+  const setMaxVersions = named("max_versions", maxVersions !== 0);
+  if (!setDescription && !setMetadata && !setValue && !setExpiry && !setMaxVersions) {
+    throw new InvalidArgumentError("update_mask", "nothing to update: set a field, or name it in update_mask");
   }
-  const patch: { description?: string; metadata?: Readonly<Record<string, string>> } = {};
+  const patch: { -readonly [K in keyof FieldsPatch]: FieldsPatch[K] } = {};
   if (setDescription) {
     validateDescription(input.description);
     patch.description = input.description;
@@ -39,6 +52,8 @@ export function planUpdate(input: {
     validateMetadata(input.metadata);
     patch.metadata = input.metadata;
   }
+  if (setExpiry) patch.expireTime = resolveExpiry(input, now) ?? null;
+  if (setMaxVersions) patch.maxVersions = resolveMaxVersions(maxVersions);
   if (!setValue) return { patch };
   if (input.value === undefined) throw new InvalidArgumentError("value", "is named in update_mask but not set");
   validateValue(input.value);

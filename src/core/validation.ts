@@ -1,6 +1,11 @@
 import { InvalidArgumentError } from "../errors.js";
 import {
+  DEFAULT_MAX_VERSIONS,
+  DEFAULT_RECOVERY_WINDOW_DAYS,
   DESCRIPTION_MAX_CHARS,
+  MAX_MAX_VERSIONS,
+  MAX_RECOVERY_WINDOW_DAYS,
+  REQUEST_ID_MAX_CHARS,
   METADATA_KEY_MAX_CHARS,
   METADATA_KEY_PATTERN,
   METADATA_MAX_ENTRIES,
@@ -54,4 +59,42 @@ export function validateMetadata(metadata: Readonly<Record<string, string>>, fie
       throw new InvalidArgumentError(field, `value of "${key}" must be at most ${METADATA_VALUE_MAX_CHARS} characters`);
     }
   }
+}
+
+/** 0 means the default; otherwise 1..MAX_MAX_VERSIONS. */
+export function resolveMaxVersions(maxVersions: number, field = "max_versions"): number {
+  if (!Number.isInteger(maxVersions) || maxVersions < 0 || maxVersions > MAX_MAX_VERSIONS) {
+    throw new InvalidArgumentError(field, `must be between 1 and ${MAX_MAX_VERSIONS} (0 for the default ${DEFAULT_MAX_VERSIONS})`);
+  }
+  return maxVersions === 0 ? DEFAULT_MAX_VERSIONS : maxVersions;
+}
+
+/** expire_time or ttl (not both), in the future; undefined when neither is given. */
+export function resolveExpiry(input: { expireTime?: Date; ttlMs?: number }, now: Date): Date | undefined {
+  if (input.expireTime && input.ttlMs !== undefined) throw new InvalidArgumentError("ttl", "give expire_time or ttl, not both");
+  if (input.ttlMs !== undefined) {
+    if (!(input.ttlMs > 0)) throw new InvalidArgumentError("ttl", "must be positive");
+    return new Date(now.getTime() + input.ttlMs);
+  }
+  if (input.expireTime) {
+    if (Number.isNaN(input.expireTime.getTime()) || input.expireTime <= now) throw new InvalidArgumentError("expire_time", "must be in the future");
+    return input.expireTime;
+  }
+  return undefined;
+}
+
+export function resolveRecoveryWindowDays(days: number, force: boolean): number {
+  if (force && days !== 0) throw new InvalidArgumentError("recovery_window_days", "cannot be combined with force");
+  if (!Number.isInteger(days) || days < 0 || days > MAX_RECOVERY_WINDOW_DAYS) {
+    throw new InvalidArgumentError("recovery_window_days", `must be between 1 and ${MAX_RECOVERY_WINDOW_DAYS} (0 for the default ${DEFAULT_RECOVERY_WINDOW_DAYS})`);
+  }
+  return days === 0 ? DEFAULT_RECOVERY_WINDOW_DAYS : days;
+}
+
+export function validateVersionNumber(version: number, field = "version"): void {
+  if (!Number.isSafeInteger(version) || version < 1) throw new InvalidArgumentError(field, "must be a positive version number");
+}
+
+export function validateRequestId(requestId: string, field = "request_id"): void {
+  if (chars(requestId) > REQUEST_ID_MAX_CHARS) throw new InvalidArgumentError(field, `must be at most ${REQUEST_ID_MAX_CHARS} characters`);
 }

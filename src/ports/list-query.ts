@@ -10,5 +10,12 @@ export function matchesListQuery(secret: SecretRecord, query: ListQuery): boolea
   if (secret.tenant !== query.tenant) return false;
   if (!secret.name.startsWith(query.namePrefix)) return false;
   if (query.afterName !== undefined && compareNames(secret.name, query.afterName) <= 0) return false;
+  if (!query.showDeleted && secret.deleteTime) return false;
+  if (secret.expireTime && secret.expireTime <= query.now) return false;
   return Object.entries(query.metadataFilter).every(([k, v]) => secret.metadata[k] === v);
+}
+
+/** A secret is due for purge once its recovery window or its lifetime is over. */
+export function isDue(secret: SecretRecord, now: Date): boolean {
+  return Boolean((secret.purgeTime && secret.purgeTime <= now) || (secret.expireTime && secret.expireTime <= now));
 }

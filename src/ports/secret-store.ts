@@ -1,9 +1,9 @@
 // Storage port. Storage is untrusted: it only ever sees sealed values.
-// Every operation touches one document, and the only atomicity the core relies
-// on is that of a unique insert (insertSecret, claimRevision, insertVersion):
-// FerretDB's conditional updates are not atomic under concurrency, MongoDB's
-// are, and the design must be correct on both. The core serialises the writers
-// of one secret with revision claims (see core/secret-mutation.ts).
+// Every operation touches one document or one collection, and the only atomicity
+// the core relies on is that of a unique insert (insertSecret, claimRevision,
+// insertVersion): FerretDB's conditional updates are not atomic under concurrency,
+// MongoDB's are, and the design must be correct on both. The core serialises the
+// writers of one secret with revision claims (see core/secret-mutation.ts).
 
 export type VersionState = "enabled" | "disabled" | "destroyed";
 
@@ -18,15 +18,39 @@ export interface SealedValue {
   readonly tag: Uint8Array;
 }
 
-export interface SecretRecord {
+/** The fields of a secret a writer sets directly (the rest are derived from its versions). */
+export interface SecretFields {
+  readonly description: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Effective retention: versions kept before the oldest are destroyed. */
+  readonly maxVersions: number;
+  readonly expireTime?: Date;
+  readonly deleteTime?: Date;
+  readonly purgeTime?: Date;
+}
+
+/** The newest enabled version, copied onto the secret so reading the latest value takes one query. */
+export interface CurrentVersion {
+  readonly version: number;
+  readonly createTime: Date;
+  readonly sealed: SealedValue;
+}
+
+/** Derived from the versions; kept on the secret and changed only by the writer holding the claim. */
+export interface VersionSummary {
+  /** Highest committed version; versions above it are uncommitted and invisible. */
+  readonly latestVersion: number;
+  /** What version 0 reads; absent when no version is enabled. */
+  readonly current?: CurrentVersion;
+  /** Versions not destroyed. */
+  readonly liveVersions: number;
+}
+
+export interface SecretRecord extends SecretFields, VersionSummary {
   /** Stable id of this incarnation of the secret (a re-created name gets a new one). */
   readonly id: string;
   readonly tenant: string;
   readonly name: string;
-  readonly description: string;
-  readonly metadata: Readonly<Record<string, string>>;
-  /** Highest committed version; versions above it are uncommitted and invisible. */
-  readonly latestVersion: number;
   readonly createTime: Date;
   readonly updateTime: Date;
   readonly createdBy: string;
@@ -36,18 +60,38 @@ export interface SecretRecord {
   readonly revision: number;
 }
 
+/** Optional fields use null to clear. */
+export type FieldsPatch = {
+  readonly [K in keyof SecretFields]?: undefined extends SecretFields[K] ? SecretFields[K] | null : SecretFields[K];
+};
+
+/** What a committed mutation sets on the secret document. */
+export interface SecretPatch extends FieldsPatch, Partial<Omit<VersionSummary, "current">> {
+  readonly current?: CurrentVersion | null;
+  readonly revision: number;
+  readonly updateTime: Date;
+  readonly updatedBy: string;
+  readonly etag: string;
+}
+
 /**
- * The right to write revision `revision` of a secret: whoever inserts it first
- * is the only writer of that revision. Released after the commit; a claim left
- * by a crashed writer is taken over once older than the lease.
+ * The right to write revision `revision` of a secret, and the intent of that write:
+ * whoever inserts it first is the only writer of that revision. Released after the
+ * commit; a claim left by a crashed writer is rolled forward once older than the lease.
  */
 export interface RevisionClaim {
   readonly secretId: string;
   readonly revision: number;
   readonly writeId: string;
   readonly createTime: Date;
-  /** The version number the claimant may insert (value writes). */
+  /** The version number the claimant inserts (value writes). */
   readonly version?: number;
+  /** Direct field changes of the write, so a takeover can complete it. */
+  readonly patch?: FieldsPatch;
+  /** A version state change of the write. */
+  readonly versionState?: { readonly version: number; readonly state: VersionState };
+  /** The principal writing, recorded as updated_by if a takeover completes the write. */
+  readonly subject: string;
 }
 
 export interface VersionRecord {
@@ -56,22 +100,12 @@ export interface VersionRecord {
   readonly state: VersionState;
   readonly createTime: Date;
   readonly createdBy: string;
-  /** Nonce of the write that inserted it; lets that writer (or a takeover) remove it while uncommitted. */
+  /** Nonce of the write that inserted it; lets that writer remove it while uncommitted. */
   readonly writeId: string;
+  readonly keyId: string;
   /** Absent once destroyed. */
   readonly sealed?: SealedValue;
   readonly destroyTime?: Date;
-}
-
-/** Fields a committed mutation sets on the secret document. */
-export interface SecretPatch {
-  readonly description?: string;
-  readonly metadata?: Readonly<Record<string, string>>;
-  readonly latestVersion?: number;
-  readonly revision: number;
-  readonly updateTime: Date;
-  readonly updatedBy: string;
-  readonly etag: string;
 }
 
 export interface ListQuery {
@@ -83,6 +117,10 @@ export interface ListQuery {
   /** Exclusive lower bound (the cursor). */
   readonly afterName?: string;
   readonly limit: number;
+  /** Include secrets scheduled for deletion. */
+  readonly showDeleted: boolean;
+  /** Secrets whose expireTime is at or before this are left out. */
+  readonly now: Date;
 }
 
 /**
@@ -91,20 +129,40 @@ export interface ListQuery {
  */
 export interface SecretStore {
   insertSecret(secret: SecretRecord): Promise<void>;
+  /** Any secret holding the name, deleted or expired included. */
   findSecret(tenant: string, name: string): Promise<SecretRecord | undefined>;
-  /** Ordered by name (byte order). */
+  /** One round trip for many names; order not guaranteed. */
+  findSecrets(tenant: string, names: readonly string[]): Promise<SecretRecord[]>;
+  /** Ordered by name (byte order); records come without `current`. */
   listSecrets(query: ListQuery): Promise<SecretRecord[]>;
   /** Applies the patch if the stored revision is `expectedRevision`; undefined when it is not (or the secret is gone). */
   updateSecret(id: string, expectedRevision: number, patch: SecretPatch): Promise<SecretRecord | undefined>;
+
   /** False when the revision is already claimed. */
   claimRevision(claim: RevisionClaim): Promise<boolean>;
   findClaim(secretId: string, revision: number): Promise<RevisionClaim | undefined>;
   /** Removes the claim only if `writeId` holds it. */
   releaseClaim(secretId: string, revision: number, writeId: string): Promise<void>;
+
   /** False when (secretId, version) is already taken. */
   insertVersion(version: VersionRecord): Promise<boolean>;
   findVersion(secretId: string, version: number): Promise<VersionRecord | undefined>;
+  /** Newest first, versions up to `atMost`, without sealed values. */
+  listVersions(secretId: string, atMost: number, limit: number): Promise<VersionRecord[]>;
+  /** Newest enabled version up to `atMost`, with its sealed value. */
+  newestEnabledVersion(secretId: string, atMost: number): Promise<VersionRecord | undefined>;
+  /** Oldest versions not destroyed, up to `atMost`. */
+  oldestLiveVersions(secretId: string, atMost: number, limit: number): Promise<number[]>;
+  countLiveVersions(secretId: string, atMost: number): Promise<number>;
+  /** Sets the state; "destroyed" also erases the sealed value for good. */
+  setVersionState(secretId: string, version: number, state: VersionState, at: Date): Promise<void>;
   /** Removes the version only if `writeId` wrote it; false otherwise. */
   removeVersion(secretId: string, version: number, writeId: string): Promise<boolean>;
+
+  /** Secrets whose purge time or expire time has come, any tenant. */
+  findDue(now: Date, limit: number): Promise<SecretRecord[]>;
+  /** Removes every trace of one incarnation: versions, claims, then the secret. Idempotent. */
+  purgeSecret(secretId: string): Promise<void>;
+
   close(): Promise<void>;
 }

@@ -23,3 +23,8 @@ export function toConnectError(err: unknown): ConnectError {
   if (err instanceof SecretsError) return new ConnectError(err.message, CODES[err.code], undefined, undefined, err);
   return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
 }
+
+/** The numeric gRPC status code of a domain error (for per-item errors in batch responses). */
+export function grpcCodeOf(err: SecretsError): number {
+  return CODES[err.code];
+}

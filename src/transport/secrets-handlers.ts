@@ -1,12 +1,18 @@
-import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { SecretsService as SecretsServiceDesc, type SecretSchema } from "../../gen/secrets/v1/secrets_pb.js";
+import { timestampDate, timestampFromDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
+import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import {
+  SecretsService as SecretsServiceDesc,
+  VersionState,
+  type SecretSchema,
+  type SecretVersionSchema,
+} from "../../gen/secrets/v1/secrets_pb.js";
 import type { Principal } from "../core/principal.js";
-import type { SecretsService } from "../core/secrets-service.js";
+import type { SecretsService, SecretValue } from "../core/secrets-service.js";
 import { InvalidArgumentError, UnauthenticatedError } from "../errors.js";
-import type { SecretRecord } from "../ports/secret-store.js";
+import type { SecretRecord, VersionRecord, VersionState as DomainVersionState } from "../ports/secret-store.js";
 import { principalKey } from "./context.js";
+import { grpcCodeOf } from "./errors.js";
 
 // Handlers only map proto <-> domain; rules live in core/.
 
@@ -22,6 +28,9 @@ export function secretsHandlers(service: SecretsService): ServiceImpl<typeof Sec
         value: req.value,
         description: req.description,
         metadata: req.metadata,
+        maxVersions: req.maxVersions,
+        requestId: req.requestId,
+        ...expiry(req.expireTime, req.ttl),
       });
       return { secret: toSecret(secret) };
     },
@@ -31,8 +40,15 @@ export function secretsHandlers(service: SecretsService): ServiceImpl<typeof Sec
     },
 
     async getSecretValue(req, ctx) {
-      const v = await service.getSecretValue(principal(ctx), req.name, toVersionNumber(req.version));
-      return { name: v.name, version: BigInt(v.version), value: v.value, createTime: ts(v.createTime) };
+      return toValue(await service.getSecretValue(principal(ctx), req.name, toVersionNumber(req.version)));
+    },
+
+    async batchGetSecretValues(req, ctx) {
+      const result = await service.batchGetSecretValues(principal(ctx), req.names);
+      return {
+        values: result.values.map(toValue),
+        errors: result.errors.map((e) => ({ name: e.name, code: grpcCodeOf(e.error), message: e.error.message })),
+      };
     },
 
     async listSecrets(req, ctx) {
@@ -41,6 +57,7 @@ export function secretsHandlers(service: SecretsService): ServiceImpl<typeof Sec
         pageToken: req.pageToken,
         namePrefix: req.namePrefix,
         metadataFilter: req.metadataFilter,
+        showDeleted: req.showDeleted,
       });
       return { secrets: page.secrets.map(toSecret), nextPageToken: page.nextPageToken };
     },
@@ -52,9 +69,50 @@ export function secretsHandlers(service: SecretsService): ServiceImpl<typeof Sec
         description: req.description,
         metadata: req.metadata,
         etag: req.etag,
+        maxVersions: req.maxVersions,
         ...(req.value !== undefined ? { value: req.value } : {}),
+        ...expiry(req.expireTime, req.ttl),
       });
       return { secret: toSecret(secret) };
+    },
+
+    async putSecretValue(req, ctx) {
+      const r = await service.putSecretValue(principal(ctx), { name: req.name, value: req.value, etag: req.etag, requestId: req.requestId });
+      return { version: toVersion(req.name, r.version), secret: toSecret(r.secret) };
+    },
+
+    async listSecretVersions(req, ctx) {
+      const page = await service.listSecretVersions(principal(ctx), { name: req.name, pageSize: req.pageSize, pageToken: req.pageToken });
+      return { versions: page.versions.map((v) => toVersion(req.name, v)), nextPageToken: page.nextPageToken };
+    },
+
+    async disableSecretVersion(req, ctx) {
+      const r = await service.setVersionState(principal(ctx), versionRef(req), "disabled");
+      return { version: toVersion(req.name, r.version), secret: toSecret(r.secret) };
+    },
+
+    async enableSecretVersion(req, ctx) {
+      const r = await service.setVersionState(principal(ctx), versionRef(req), "enabled");
+      return { version: toVersion(req.name, r.version), secret: toSecret(r.secret) };
+    },
+
+    async destroySecretVersion(req, ctx) {
+      const r = await service.setVersionState(principal(ctx), versionRef(req), "destroyed");
+      return { version: toVersion(req.name, r.version), secret: toSecret(r.secret) };
+    },
+
+    async deleteSecret(req, ctx) {
+      const secret = await service.deleteSecret(principal(ctx), {
+        name: req.name,
+        force: req.force,
+        recoveryWindowDays: req.recoveryWindowDays,
+        etag: req.etag,
+      });
+      return { secret: toSecret(secret) };
+    },
+
+    async restoreSecret(req, ctx) {
+      return { secret: toSecret(await service.restoreSecret(principal(ctx), { name: req.name, etag: req.etag })) };
     },
   };
 }
@@ -70,7 +128,41 @@ function toVersionNumber(version: bigint, field = "version"): number {
   return Number(version);
 }
 
+function versionRef(req: { name: string; version: bigint; etag: string }) {
+  return { name: req.name, version: toVersionNumber(req.version), etag: req.etag };
+}
+
+function expiry(expireTime: Timestamp | undefined, ttl: Duration | undefined): { expireTime?: Date; ttlMs?: number } {
+  const out: { expireTime?: Date; ttlMs?: number } = {};
+  if (expireTime) out.expireTime = timestampDate(expireTime);
+  if (ttl) out.ttlMs = Number(ttl.seconds) * 1000 + Math.floor(ttl.nanos / 1e6);
+  return out;
+}
+
 const ts = (d: Date): Timestamp => timestampFromDate(d);
+const optionalTs = (d: Date | undefined) => (d ? ts(d) : undefined);
+
+const STATES: Record<DomainVersionState, VersionState> = {
+  enabled: VersionState.ENABLED,
+  disabled: VersionState.DISABLED,
+  destroyed: VersionState.DESTROYED,
+};
+
+function toValue(v: SecretValue) {
+  return { name: v.name, version: BigInt(v.version), value: v.value, createTime: ts(v.createTime) };
+}
+
+function toVersion(name: string, v: VersionRecord): MessageInitShape<typeof SecretVersionSchema> {
+  return {
+    name,
+    version: BigInt(v.version),
+    state: STATES[v.state],
+    createTime: ts(v.createTime),
+    createdBy: v.createdBy,
+    destroyTime: optionalTs(v.destroyTime),
+    keyId: v.keyId,
+  };
+}
 
 /** The public view of a secret: no ids, no tenant, never a value. */
 export function toSecret(s: SecretRecord): MessageInitShape<typeof SecretSchema> {
@@ -84,5 +176,9 @@ export function toSecret(s: SecretRecord): MessageInitShape<typeof SecretSchema>
     createdBy: s.createdBy,
     updatedBy: s.updatedBy,
     etag: s.etag,
+    expireTime: optionalTs(s.expireTime),
+    deleteTime: optionalTs(s.deleteTime),
+    purgeTime: optionalTs(s.purgeTime),
+    maxVersions: s.maxVersions,
   };
 }

@@ -24,6 +24,8 @@ export function secretRecord(overrides: Partial<SecretRecord> = {}): SecretRecor
     updatedBy: "alice",
     etag: randomBytes(6).toString("hex"),
     revision: 1,
+    maxVersions: 100,
+    liveVersions: 1,
     ...overrides,
   };
 }
@@ -36,6 +38,7 @@ export function versionRecord(secretId: string, version: number, overrides: Part
     createTime: t0,
     createdBy: "alice",
     writeId: randomBytes(6).toString("hex"),
+    keyId: "k1",
     sealed: {
       format: 1,
       keyId: "k1",
@@ -96,15 +99,15 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
         await store.insertSecret(secretRecord({ name, metadata: name.startsWith("a") ? { env: "prod", "k.x": "1" } : { env: "dev" } }));
       }
       await store.insertSecret(secretRecord({ tenant: "dev_b", name: "a0" }));
-      const all = await store.listSecrets({ tenant: "dev_a", namePrefix: "", metadataFilter: {}, limit: 100 });
+      const all = await store.listSecrets({ tenant: "dev_a", namePrefix: "", metadataFilter: {}, limit: 100, showDeleted: false, now: t0 });
       expect(all.map((s) => s.name)).toEqual(["A", "Z9", "a", "a_1", "a_2", "ab", "b"]);
-      const prefixed = await store.listSecrets({ tenant: "dev_a", namePrefix: "a_", metadataFilter: {}, limit: 100 });
+      const prefixed = await store.listSecrets({ tenant: "dev_a", namePrefix: "a_", metadataFilter: {}, limit: 100, showDeleted: false, now: t0 });
       expect(prefixed.map((s) => s.name)).toEqual(["a_1", "a_2"]);
-      const after = await store.listSecrets({ tenant: "dev_a", namePrefix: "", metadataFilter: {}, afterName: "a_1", limit: 2 });
+      const after = await store.listSecrets({ tenant: "dev_a", namePrefix: "", metadataFilter: {}, afterName: "a_1", limit: 2, showDeleted: false, now: t0 });
       expect(after.map((s) => s.name)).toEqual(["a_2", "ab"]);
-      const filtered = await store.listSecrets({ tenant: "dev_a", namePrefix: "", metadataFilter: { env: "prod", "k.x": "1" }, limit: 100 });
+      const filtered = await store.listSecrets({ tenant: "dev_a", namePrefix: "", metadataFilter: { env: "prod", "k.x": "1" }, limit: 100, showDeleted: false, now: t0 });
       expect(filtered.map((s) => s.name)).toEqual(["a", "a_1", "a_2", "ab"]);
-      const none = await store.listSecrets({ tenant: "dev_a", namePrefix: "", metadataFilter: { env: "prod", "k.x": "2" }, limit: 100 });
+      const none = await store.listSecrets({ tenant: "dev_a", namePrefix: "", metadataFilter: { env: "prod", "k.x": "2" }, limit: 100, showDeleted: false, now: t0 });
       expect(none).toEqual([]);
     });
 
@@ -137,7 +140,7 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
 
     it("lets exactly one of many concurrent writers claim a revision", async () => {
       const id = randomUUID();
-      const claims = Array.from({ length: 10 }, (_, i) => ({ secretId: id, revision: 2, writeId: `w${i}`, createTime: t0, version: 2 }));
+      const claims = Array.from({ length: 10 }, (_, i) => ({ secretId: id, revision: 2, writeId: `w${i}`, createTime: t0, version: 2, subject: "alice" }));
       const results = await Promise.all(claims.map((c) => store.claimRevision(c)));
       expect(results.filter(Boolean)).toHaveLength(1);
       const winner = claims[results.indexOf(true)]!;
@@ -146,12 +149,12 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
 
     it("releases a claim only for its holder, after which the revision can be claimed again", async () => {
       const id = randomUUID();
-      await store.claimRevision({ secretId: id, revision: 5, writeId: "holder", createTime: t0 });
+      await store.claimRevision({ secretId: id, revision: 5, writeId: "holder", createTime: t0, subject: "alice" });
       await store.releaseClaim(id, 5, "intruder");
-      expect(await store.findClaim(id, 5)).toEqual({ secretId: id, revision: 5, writeId: "holder", createTime: t0 });
+      expect(await store.findClaim(id, 5)).toEqual({ secretId: id, revision: 5, writeId: "holder", createTime: t0, subject: "alice" });
       await store.releaseClaim(id, 5, "holder");
       expect(await store.findClaim(id, 5)).toBeUndefined();
-      expect(await store.claimRevision({ secretId: id, revision: 5, writeId: "next", createTime: t0 })).toBe(true);
+      expect(await store.claimRevision({ secretId: id, revision: 5, writeId: "next", createTime: t0, subject: "alice" })).toBe(true);
     });
   });
 }

@@ -2,13 +2,16 @@ import { randomBytes } from "node:crypto";
 import { AwsKeyProvider } from "../../src/adapters/aws-kms/aws-key-provider.js";
 import { LocalKeyProvider } from "../../src/adapters/local-kms/local-key-provider.js";
 import { MemorySecretStore } from "../../src/adapters/memory/memory-secret-store.js";
-import { MongoSecretStore } from "../../src/adapters/mongodb/mongo-secret-store.js";
+import { MemoryIdempotencyStore } from "../../src/adapters/memory/memory-idempotency-store.js";
+import { connectMongo } from "../../src/adapters/mongodb/connect.js";
+import type { IdempotencyStore } from "../../src/ports/idempotency-store.js";
 import type { KeyProvider } from "../../src/ports/key-provider.js";
 import type { SecretStore } from "../../src/ports/secret-store.js";
 import { dropDatabase, freshDbName, kmsCredentials, mongoUriFor, services } from "./services.js";
 
 export interface StoreFixture {
   readonly store: SecretStore;
+  readonly idempotency: IdempotencyStore;
   /** Set for MongoDB: the database the store writes to. */
   readonly db?: string;
   /** Closes the store and drops its data. */
@@ -21,15 +24,16 @@ export type KeysKind = "local" | "aws-kms";
 export async function openStore(kind: StoreKind, label: string): Promise<StoreFixture> {
   if (kind === "memory") {
     const store = new MemorySecretStore();
-    return { store, dispose: () => store.close() };
+    return { store, idempotency: new MemoryIdempotencyStore(), dispose: () => store.close() };
   }
   const db = freshDbName(label);
-  const store = await MongoSecretStore.connect({ uri: mongoUriFor(db), defaultDb: "unused" });
+  const mongo = await connectMongo({ uri: mongoUriFor(db), defaultDb: "unused" });
   return {
-    store,
+    store: mongo.secrets,
+    idempotency: mongo.idempotency,
     db,
     async dispose() {
-      await store.close();
+      await mongo.close();
       await dropDatabase(db);
     },
   };

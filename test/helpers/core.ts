@@ -4,6 +4,8 @@ import type { Principal } from "../../src/core/principal.js";
 import type { Clock } from "../../src/ports/clock.js";
 import type { KeyProvider } from "../../src/ports/key-provider.js";
 import type { SecretStore } from "../../src/ports/secret-store.js";
+import type { IdempotencyStore } from "../../src/ports/idempotency-store.js";
+import { MemoryIdempotencyStore } from "../../src/adapters/memory/memory-idempotency-store.js";
 
 /** A clock tests can move forward (lease expiry) without waiting. */
 export class ManualClock implements Clock {
@@ -16,8 +18,14 @@ export class ManualClock implements Clock {
   }
 }
 
-export function coreOver(store: SecretStore, keys: KeyProvider, clock: Clock = new ManualClock(), pendingLeaseMs = 30_000): SecretsService {
-  return createSecretsService({ store, keys, clock, pendingLeaseMs });
+export function coreOver(
+  store: SecretStore,
+  keys: KeyProvider,
+  clock: Clock = new ManualClock(),
+  pendingLeaseMs = 30_000,
+  idempotency: IdempotencyStore = new MemoryIdempotencyStore(),
+): SecretsService {
+  return createSecretsService({ store, idempotency, keys, clock, pendingLeaseMs });
 }
 
 export const principal = (tenant: string, subject = `${tenant}-user`): Principal => ({ tenant, subject });

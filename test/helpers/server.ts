@@ -47,6 +47,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   });
   const app = createApp({
     store: fixture.store,
+    idempotency: fixture.idempotency,
     keys,
     verifier: await createTokenVerifier({ hmacSecret: jwtSecret, algorithms: ["HS256"] }),
     clock: systemClock,

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AwsKeyProvider } from "../../src/adapters/aws-kms/aws-key-provider.js";
 import { LocalKeyProvider } from "../../src/adapters/local-kms/local-key-provider.js";
 import { MemorySecretStore } from "../../src/adapters/memory/memory-secret-store.js";
-import { MongoSecretStore } from "../../src/adapters/mongodb/mongo-secret-store.js";
+import { MemoryIdempotencyStore } from "../../src/adapters/memory/memory-idempotency-store.js";
+import { connectMongo } from "../../src/adapters/mongodb/connect.js";
 import { createApp } from "../../src/app.js";
 import { mintToken } from "../../src/auth/dev-token.js";
 import { createTokenVerifier } from "../../src/auth/token-verifier.js";
@@ -24,6 +25,7 @@ const jwtSecret = randomBytes(32).toString("base64url");
 async function serve(store: SecretStore, keys: KeyProvider) {
   const app = createApp({
     store,
+    idempotency: new MemoryIdempotencyStore(),
     keys,
     verifier: await createTokenVerifier({ hmacSecret: jwtSecret, algorithms: ["HS256"] }),
     clock: systemClock,
@@ -43,8 +45,8 @@ describe("backing services going down", () => {
   it("MongoDB unreachable mid-flight answers UNAVAILABLE, and the server keeps serving", async () => {
     const proxy = await startTcpProxy(Number(new URL(services.mongoUri).port || 27017));
     const db = freshDbName("down");
-    const store = await MongoSecretStore.connect({ uri: `mongodb://127.0.0.1:${proxy.port}/${db}`, defaultDb: db, serverSelectionTimeoutMS: 1_500 });
-    const { server, client } = await serve(store, localKeys());
+    const mongo = await connectMongo({ uri: `mongodb://127.0.0.1:${proxy.port}/${db}`, defaultDb: db, serverSelectionTimeoutMS: 1_500 });
+    const { server, client } = await serve(mongo.secrets, localKeys());
     try {
       await client.createSecret({ name: "before", value: "v" });
       proxy.cut();
@@ -55,7 +57,7 @@ describe("backing services going down", () => {
       expect(await codeOf(client.getSecret({ name: "1bad" }))).toBe("InvalidArgument");
     } finally {
       await server.close(500);
-      await store.close();
+      await mongo.close();
       await proxy.close();
       await dropDatabase(db);
     }

@@ -2,17 +2,68 @@
 // @generated from file secrets/v1/secrets.proto (package secrets.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file secrets/v1/secrets.proto.
  */
 export const file_secrets_v1_secrets: GenFile = /*@__PURE__*/
-  fileDesc("ChhzZWNyZXRzL3YxL3NlY3JldHMucHJvdG8SCnNlY3JldHMudjEiwAIKBlNlY3JldBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEjIKCG1ldGFkYXRhGAMgAygLMiAuc2VjcmV0cy52MS5TZWNyZXQuTWV0YWRhdGFFbnRyeRIWCg5sYXRlc3RfdmVyc2lvbhgEIAEoAxIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYByABKAkSEgoKdXBkYXRlZF9ieRgIIAEoCRIMCgRldGFnGAkgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK5AQoTQ3JlYXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEj8KCG1ldGFkYXRhGAQgAygLMi0uc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0Lk1ldGFkYXRhRW50cnkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjoKFENyZWF0ZVNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IiAKEEdldFNlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCSI3ChFHZXRTZWNyZXRSZXNwb25zZRIiCgZzZWNyZXQYASABKAsyEi5zZWNyZXRzLnYxLlNlY3JldCI2ChVHZXRTZWNyZXRWYWx1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDIncKFkdldFNlY3JldFZhbHVlUmVzcG9uc2USDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEg0KBXZhbHVlGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLUAQoSTGlzdFNlY3JldHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhMKC25hbWVfcHJlZml4GAMgASgJEksKD21ldGFkYXRhX2ZpbHRlchgEIAMoCzIyLnNlY3JldHMudjEuTGlzdFNlY3JldHNSZXF1ZXN0Lk1ldGFkYXRhRmlsdGVyRW50cnkaNQoTTWV0YWRhdGFGaWx0ZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlMKE0xpc3RTZWNyZXRzUmVzcG9uc2USIwoHc2VjcmV0cxgBIAMoCzISLnNlY3JldHMudjEuU2VjcmV0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKHAgoTVXBkYXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxITCgtkZXNjcmlwdGlvbhgDIAEoCRI/CghtZXRhZGF0YRgEIAMoCzItLnNlY3JldHMudjEuVXBkYXRlU2VjcmV0UmVxdWVzdC5NZXRhZGF0YUVudHJ5EhIKBXZhbHVlGAUgASgJSACIAQESDAoEZXRhZxgGIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCAoGX3ZhbHVlIjoKFFVwZGF0ZVNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0MqkDCg5TZWNyZXRzU2VydmljZRJRCgxDcmVhdGVTZWNyZXQSHy5zZWNyZXRzLnYxLkNyZWF0ZVNlY3JldFJlcXVlc3QaIC5zZWNyZXRzLnYxLkNyZWF0ZVNlY3JldFJlc3BvbnNlEkgKCUdldFNlY3JldBIcLnNlY3JldHMudjEuR2V0U2VjcmV0UmVxdWVzdBodLnNlY3JldHMudjEuR2V0U2VjcmV0UmVzcG9uc2USVwoOR2V0U2VjcmV0VmFsdWUSIS5zZWNyZXRzLnYxLkdldFNlY3JldFZhbHVlUmVxdWVzdBoiLnNlY3JldHMudjEuR2V0U2VjcmV0VmFsdWVSZXNwb25zZRJOCgtMaXN0U2VjcmV0cxIeLnNlY3JldHMudjEuTGlzdFNlY3JldHNSZXF1ZXN0Gh8uc2VjcmV0cy52MS5MaXN0U2VjcmV0c1Jlc3BvbnNlElEKDFVwZGF0ZVNlY3JldBIfLnNlY3JldHMudjEuVXBkYXRlU2VjcmV0UmVxdWVzdBogLnNlY3JldHMudjEuVXBkYXRlU2VjcmV0UmVzcG9uc2VCOFo2Z2l0aHViLmNvbS9zZWNyZXRzLXNlcnZpY2UvZ2VuL2dvL3NlY3JldHMvdjE7c2VjcmV0c3YxYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChhzZWNyZXRzL3YxL3NlY3JldHMucHJvdG8SCnNlY3JldHMudjEi3gEKDVNlY3JldFZlcnNpb24SDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEicKBXN0YXRlGAMgASgOMhguc2VjcmV0cy52MS5WZXJzaW9uU3RhdGUSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYBSABKAkSMAoMZGVzdHJveV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYByABKAki6AMKBlNlY3JldBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEjIKCG1ldGFkYXRhGAMgAygLMiAuc2VjcmV0cy52MS5TZWNyZXQuTWV0YWRhdGFFbnRyeRIWCg5sYXRlc3RfdmVyc2lvbhgEIAEoAxIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYByABKAkSEgoKdXBkYXRlZF9ieRgIIAEoCRIMCgRldGFnGAkgASgJEi8KC2V4cGlyZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtkZWxldGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcHVyZ2VfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbWF4X3ZlcnNpb25zGA0gASgFGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK8AgoTQ3JlYXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEj8KCG1ldGFkYXRhGAQgAygLMi0uc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKA3R0bBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxtYXhfdmVyc2lvbnMYByABKAUSEgoKcmVxdWVzdF9pZBgIIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOgoUQ3JlYXRlU2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiIAoQR2V0U2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJIjcKEUdldFNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IjYKFUdldFNlY3JldFZhbHVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMidwoWR2V0U2VjcmV0VmFsdWVSZXNwb25zZRIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDQoFdmFsdWUYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuoBChJMaXN0U2VjcmV0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEwoLbmFtZV9wcmVmaXgYAyABKAkSSwoPbWV0YWRhdGFfZmlsdGVyGAQgAygLMjIuc2VjcmV0cy52MS5MaXN0U2VjcmV0c1JlcXVlc3QuTWV0YWRhdGFGaWx0ZXJFbnRyeRIUCgxzaG93X2RlbGV0ZWQYBSABKAgaNQoTTWV0YWRhdGFGaWx0ZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlMKE0xpc3RTZWNyZXRzUmVzcG9uc2USIwoHc2VjcmV0cxgBIAMoCzISLnNlY3JldHMudjEuU2VjcmV0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSL2AgoTVXBkYXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxITCgtkZXNjcmlwdGlvbhgDIAEoCRI/CghtZXRhZGF0YRgEIAMoCzItLnNlY3JldHMudjEuVXBkYXRlU2VjcmV0UmVxdWVzdC5NZXRhZGF0YUVudHJ5EhIKBXZhbHVlGAUgASgJSACIAQESDAoEZXRhZxgGIAEoCRIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoDdHRsGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhQKDG1heF92ZXJzaW9ucxgJIAEoBRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCAoGX3ZhbHVlIjoKFFVwZGF0ZVNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IlYKFVB1dFNlY3JldFZhbHVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEgwKBGV0YWcYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCSJoChZQdXRTZWNyZXRWYWx1ZVJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5zZWNyZXRzLnYxLlNlY3JldFZlcnNpb24SIgoGc2VjcmV0GAIgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiUAoZTGlzdFNlY3JldFZlcnNpb25zUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImIKGkxpc3RTZWNyZXRWZXJzaW9uc1Jlc3BvbnNlEisKCHZlcnNpb25zGAEgAygLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJKChtEaXNhYmxlU2VjcmV0VmVyc2lvblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEgwKBGV0YWcYAyABKAkibgocRGlzYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEiIKBnNlY3JldBgCIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IkkKGkVuYWJsZVNlY3JldFZlcnNpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoAxIMCgRldGFnGAMgASgJIm0KG0VuYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEiIKBnNlY3JldBgCIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IkoKG0Rlc3Ryb3lTZWNyZXRWZXJzaW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDAoEZXRhZxgDIAEoCSJuChxEZXN0cm95U2VjcmV0VmVyc2lvblJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5zZWNyZXRzLnYxLlNlY3JldFZlcnNpb24SIgoGc2VjcmV0GAIgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiXgoTRGVsZXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBWZvcmNlGAIgASgIEhwKFHJlY292ZXJ5X3dpbmRvd19kYXlzGAMgASgFEgwKBGV0YWcYBCABKAkiOgoURGVsZXRlU2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiMgoUUmVzdG9yZVNlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRldGFnGAIgASgJIjsKFVJlc3RvcmVTZWNyZXRSZXNwb25zZRIiCgZzZWNyZXQYASABKAsyEi5zZWNyZXRzLnYxLlNlY3JldCIsChtCYXRjaEdldFNlY3JldFZhbHVlc1JlcXVlc3QSDQoFbmFtZXMYASADKAkifQocQmF0Y2hHZXRTZWNyZXRWYWx1ZXNSZXNwb25zZRIyCgZ2YWx1ZXMYASADKAsyIi5zZWNyZXRzLnYxLkdldFNlY3JldFZhbHVlUmVzcG9uc2USKQoGZXJyb3JzGAIgAygLMhkuc2VjcmV0cy52MS5CYXRjaEdldEVycm9yIjwKDUJhdGNoR2V0RXJyb3ISDAoEbmFtZRgBIAEoCRIMCgRjb2RlGAIgASgFEg8KB21lc3NhZ2UYAyABKAkqgQEKDFZlcnNpb25TdGF0ZRIdChlWRVJTSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVVkVSU0lPTl9TVEFURV9FTkFCTEVEEAESGgoWVkVSU0lPTl9TVEFURV9ESVNBQkxFRBACEhsKF1ZFUlNJT05fU1RBVEVfREVTVFJPWUVEEAMyuQkKDlNlY3JldHNTZXJ2aWNlElEKDENyZWF0ZVNlY3JldBIfLnNlY3JldHMudjEuQ3JlYXRlU2VjcmV0UmVxdWVzdBogLnNlY3JldHMudjEuQ3JlYXRlU2VjcmV0UmVzcG9uc2USSAoJR2V0U2VjcmV0Ehwuc2VjcmV0cy52MS5HZXRTZWNyZXRSZXF1ZXN0Gh0uc2VjcmV0cy52MS5HZXRTZWNyZXRSZXNwb25zZRJXCg5HZXRTZWNyZXRWYWx1ZRIhLnNlY3JldHMudjEuR2V0U2VjcmV0VmFsdWVSZXF1ZXN0GiIuc2VjcmV0cy52MS5HZXRTZWNyZXRWYWx1ZVJlc3BvbnNlEk4KC0xpc3RTZWNyZXRzEh4uc2VjcmV0cy52MS5MaXN0U2VjcmV0c1JlcXVlc3QaHy5zZWNyZXRzLnYxLkxpc3RTZWNyZXRzUmVzcG9uc2USUQoMVXBkYXRlU2VjcmV0Eh8uc2VjcmV0cy52MS5VcGRhdGVTZWNyZXRSZXF1ZXN0GiAuc2VjcmV0cy52MS5VcGRhdGVTZWNyZXRSZXNwb25zZRJXCg5QdXRTZWNyZXRWYWx1ZRIhLnNlY3JldHMudjEuUHV0U2VjcmV0VmFsdWVSZXF1ZXN0GiIuc2VjcmV0cy52MS5QdXRTZWNyZXRWYWx1ZVJlc3BvbnNlEmMKEkxpc3RTZWNyZXRWZXJzaW9ucxIlLnNlY3JldHMudjEuTGlzdFNlY3JldFZlcnNpb25zUmVxdWVzdBomLnNlY3JldHMudjEuTGlzdFNlY3JldFZlcnNpb25zUmVzcG9uc2USaQoURGlzYWJsZVNlY3JldFZlcnNpb24SJy5zZWNyZXRzLnYxLkRpc2FibGVTZWNyZXRWZXJzaW9uUmVxdWVzdBooLnNlY3JldHMudjEuRGlzYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRJmChNFbmFibGVTZWNyZXRWZXJzaW9uEiYuc2VjcmV0cy52MS5FbmFibGVTZWNyZXRWZXJzaW9uUmVxdWVzdBonLnNlY3JldHMudjEuRW5hYmxlU2VjcmV0VmVyc2lvblJlc3BvbnNlEmkKFERlc3Ryb3lTZWNyZXRWZXJzaW9uEicuc2VjcmV0cy52MS5EZXN0cm95U2VjcmV0VmVyc2lvblJlcXVlc3QaKC5zZWNyZXRzLnYxLkRlc3Ryb3lTZWNyZXRWZXJzaW9uUmVzcG9uc2USUQoMRGVsZXRlU2VjcmV0Eh8uc2VjcmV0cy52MS5EZWxldGVTZWNyZXRSZXF1ZXN0GiAuc2VjcmV0cy52MS5EZWxldGVTZWNyZXRSZXNwb25zZRJUCg1SZXN0b3JlU2VjcmV0EiAuc2VjcmV0cy52MS5SZXN0b3JlU2VjcmV0UmVxdWVzdBohLnNlY3JldHMudjEuUmVzdG9yZVNlY3JldFJlc3BvbnNlEmkKFEJhdGNoR2V0U2VjcmV0VmFsdWVzEicuc2VjcmV0cy52MS5CYXRjaEdldFNlY3JldFZhbHVlc1JlcXVlc3QaKC5zZWNyZXRzLnYxLkJhdGNoR2V0U2VjcmV0VmFsdWVzUmVzcG9uc2VCOFo2Z2l0aHViLmNvbS9zZWNyZXRzLXNlcnZpY2UvZ2VuL2dvL3NlY3JldHMvdjE7c2VjcmV0c3YxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+
+/**
+ * SecretVersion is the metadata of one version. It never carries the value.
+ *
+ * @generated from message secrets.v1.SecretVersion
+ */
+export type SecretVersion = Message<"secrets.v1.SecretVersion"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: int64 version = 2;
+   */
+  version: bigint;
+
+  /**
+   * @generated from field: secrets.v1.VersionState state = 3;
+   */
+  state: VersionState;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp create_time = 4;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string created_by = 5;
+   */
+  createdBy: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp destroy_time = 6;
+   */
+  destroyTime?: Timestamp | undefined;
+
+  /**
+   * Id of the KMS key that wrapped this version's data key.
+   *
+   * @generated from field: string key_id = 7;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message secrets.v1.SecretVersion.
+ * Use `create(SecretVersionSchema)` to create a new message.
+ */
+export const SecretVersionSchema: GenMessage<SecretVersion> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 0);
 
 /**
  * Secret is the metadata of a secret. It never carries a value.
@@ -74,6 +125,34 @@ export type Secret = Message<"secrets.v1.Secret"> & {
    * @generated from field: string etag = 9;
    */
   etag: string;
+
+  /**
+   * From this instant the secret behaves as purged.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 10;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * Set while the secret is scheduled for deletion.
+   *
+   * @generated from field: google.protobuf.Timestamp delete_time = 11;
+   */
+  deleteTime?: Timestamp | undefined;
+
+  /**
+   * When a scheduled deletion becomes final.
+   *
+   * @generated from field: google.protobuf.Timestamp purge_time = 12;
+   */
+  purgeTime?: Timestamp | undefined;
+
+  /**
+   * Versions kept (not destroyed); the oldest are destroyed beyond it.
+   *
+   * @generated from field: int32 max_versions = 13;
+   */
+  maxVersions: number;
 };
 
 /**
@@ -81,7 +160,7 @@ export type Secret = Message<"secrets.v1.Secret"> & {
  * Use `create(SecretSchema)` to create a new message.
  */
 export const SecretSchema: GenMessage<Secret> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 0);
+  messageDesc(file_secrets_v1_secrets, 1);
 
 /**
  * @generated from message secrets.v1.CreateSecretRequest
@@ -108,6 +187,34 @@ export type CreateSecretRequest = Message<"secrets.v1.CreateSecretRequest"> & {
    * @generated from field: map<string, string> metadata = 4;
    */
   metadata: { [key: string]: string };
+
+  /**
+   * Absolute expiry; exclusive with ttl.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 5;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * Expiry relative to now; exclusive with expire_time.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 6;
+   */
+  ttl?: Duration | undefined;
+
+  /**
+   * 0 means the default (100); 1-1,000.
+   *
+   * @generated from field: int32 max_versions = 7;
+   */
+  maxVersions: number;
+
+  /**
+   * Makes retries safe: a retry with the same id within 24 hours returns the first response.
+   *
+   * @generated from field: string request_id = 8;
+   */
+  requestId: string;
 };
 
 /**
@@ -115,7 +222,7 @@ export type CreateSecretRequest = Message<"secrets.v1.CreateSecretRequest"> & {
  * Use `create(CreateSecretRequestSchema)` to create a new message.
  */
 export const CreateSecretRequestSchema: GenMessage<CreateSecretRequest> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 1);
+  messageDesc(file_secrets_v1_secrets, 2);
 
 /**
  * @generated from message secrets.v1.CreateSecretResponse
@@ -132,7 +239,7 @@ export type CreateSecretResponse = Message<"secrets.v1.CreateSecretResponse"> & 
  * Use `create(CreateSecretResponseSchema)` to create a new message.
  */
 export const CreateSecretResponseSchema: GenMessage<CreateSecretResponse> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 2);
+  messageDesc(file_secrets_v1_secrets, 3);
 
 /**
  * @generated from message secrets.v1.GetSecretRequest
@@ -149,7 +256,7 @@ export type GetSecretRequest = Message<"secrets.v1.GetSecretRequest"> & {
  * Use `create(GetSecretRequestSchema)` to create a new message.
  */
 export const GetSecretRequestSchema: GenMessage<GetSecretRequest> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 3);
+  messageDesc(file_secrets_v1_secrets, 4);
 
 /**
  * @generated from message secrets.v1.GetSecretResponse
@@ -166,7 +273,7 @@ export type GetSecretResponse = Message<"secrets.v1.GetSecretResponse"> & {
  * Use `create(GetSecretResponseSchema)` to create a new message.
  */
 export const GetSecretResponseSchema: GenMessage<GetSecretResponse> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 4);
+  messageDesc(file_secrets_v1_secrets, 5);
 
 /**
  * @generated from message secrets.v1.GetSecretValueRequest
@@ -190,7 +297,7 @@ export type GetSecretValueRequest = Message<"secrets.v1.GetSecretValueRequest"> 
  * Use `create(GetSecretValueRequestSchema)` to create a new message.
  */
 export const GetSecretValueRequestSchema: GenMessage<GetSecretValueRequest> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 5);
+  messageDesc(file_secrets_v1_secrets, 6);
 
 /**
  * @generated from message secrets.v1.GetSecretValueResponse
@@ -222,7 +329,7 @@ export type GetSecretValueResponse = Message<"secrets.v1.GetSecretValueResponse"
  * Use `create(GetSecretValueResponseSchema)` to create a new message.
  */
 export const GetSecretValueResponseSchema: GenMessage<GetSecretValueResponse> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 6);
+  messageDesc(file_secrets_v1_secrets, 7);
 
 /**
  * @generated from message secrets.v1.ListSecretsRequest
@@ -253,6 +360,13 @@ export type ListSecretsRequest = Message<"secrets.v1.ListSecretsRequest"> & {
    * @generated from field: map<string, string> metadata_filter = 4;
    */
   metadataFilter: { [key: string]: string };
+
+  /**
+   * Also list secrets scheduled for deletion.
+   *
+   * @generated from field: bool show_deleted = 5;
+   */
+  showDeleted: boolean;
 };
 
 /**
@@ -260,7 +374,7 @@ export type ListSecretsRequest = Message<"secrets.v1.ListSecretsRequest"> & {
  * Use `create(ListSecretsRequestSchema)` to create a new message.
  */
 export const ListSecretsRequestSchema: GenMessage<ListSecretsRequest> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 7);
+  messageDesc(file_secrets_v1_secrets, 8);
 
 /**
  * @generated from message secrets.v1.ListSecretsResponse
@@ -284,7 +398,7 @@ export type ListSecretsResponse = Message<"secrets.v1.ListSecretsResponse"> & {
  * Use `create(ListSecretsResponseSchema)` to create a new message.
  */
 export const ListSecretsResponseSchema: GenMessage<ListSecretsResponse> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 8);
+  messageDesc(file_secrets_v1_secrets, 9);
 
 /**
  * @generated from message secrets.v1.UpdateSecretRequest
@@ -296,8 +410,8 @@ export type UpdateSecretRequest = Message<"secrets.v1.UpdateSecretRequest"> & {
   name: string;
 
   /**
-   * Paths among "description", "metadata", "value". When empty, every field
-   * that carries something is updated.
+   * Paths among "description", "metadata", "value", "expire_time", "ttl",
+   * "max_versions". When empty, every field that carries something is updated.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
@@ -326,6 +440,23 @@ export type UpdateSecretRequest = Message<"secrets.v1.UpdateSecretRequest"> & {
    * @generated from field: string etag = 6;
    */
   etag: string;
+
+  /**
+   * Name "expire_time" in the mask with no value to clear the expiry.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 7;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Duration ttl = 8;
+   */
+  ttl?: Duration | undefined;
+
+  /**
+   * @generated from field: int32 max_versions = 9;
+   */
+  maxVersions: number;
 };
 
 /**
@@ -333,7 +464,7 @@ export type UpdateSecretRequest = Message<"secrets.v1.UpdateSecretRequest"> & {
  * Use `create(UpdateSecretRequestSchema)` to create a new message.
  */
 export const UpdateSecretRequestSchema: GenMessage<UpdateSecretRequest> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 9);
+  messageDesc(file_secrets_v1_secrets, 10);
 
 /**
  * @generated from message secrets.v1.UpdateSecretResponse
@@ -350,7 +481,464 @@ export type UpdateSecretResponse = Message<"secrets.v1.UpdateSecretResponse"> & 
  * Use `create(UpdateSecretResponseSchema)` to create a new message.
  */
 export const UpdateSecretResponseSchema: GenMessage<UpdateSecretResponse> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 10);
+  messageDesc(file_secrets_v1_secrets, 11);
+
+/**
+ * @generated from message secrets.v1.PutSecretValueRequest
+ */
+export type PutSecretValueRequest = Message<"secrets.v1.PutSecretValueRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string value = 2;
+   */
+  value: string;
+
+  /**
+   * @generated from field: string etag = 3;
+   */
+  etag: string;
+
+  /**
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message secrets.v1.PutSecretValueRequest.
+ * Use `create(PutSecretValueRequestSchema)` to create a new message.
+ */
+export const PutSecretValueRequestSchema: GenMessage<PutSecretValueRequest> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 12);
+
+/**
+ * @generated from message secrets.v1.PutSecretValueResponse
+ */
+export type PutSecretValueResponse = Message<"secrets.v1.PutSecretValueResponse"> & {
+  /**
+   * @generated from field: secrets.v1.SecretVersion version = 1;
+   */
+  version?: SecretVersion | undefined;
+
+  /**
+   * @generated from field: secrets.v1.Secret secret = 2;
+   */
+  secret?: Secret | undefined;
+};
+
+/**
+ * Describes the message secrets.v1.PutSecretValueResponse.
+ * Use `create(PutSecretValueResponseSchema)` to create a new message.
+ */
+export const PutSecretValueResponseSchema: GenMessage<PutSecretValueResponse> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 13);
+
+/**
+ * @generated from message secrets.v1.ListSecretVersionsRequest
+ */
+export type ListSecretVersionsRequest = Message<"secrets.v1.ListSecretVersionsRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message secrets.v1.ListSecretVersionsRequest.
+ * Use `create(ListSecretVersionsRequestSchema)` to create a new message.
+ */
+export const ListSecretVersionsRequestSchema: GenMessage<ListSecretVersionsRequest> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 14);
+
+/**
+ * @generated from message secrets.v1.ListSecretVersionsResponse
+ */
+export type ListSecretVersionsResponse = Message<"secrets.v1.ListSecretVersionsResponse"> & {
+  /**
+   * @generated from field: repeated secrets.v1.SecretVersion versions = 1;
+   */
+  versions: SecretVersion[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message secrets.v1.ListSecretVersionsResponse.
+ * Use `create(ListSecretVersionsResponseSchema)` to create a new message.
+ */
+export const ListSecretVersionsResponseSchema: GenMessage<ListSecretVersionsResponse> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 15);
+
+/**
+ * @generated from message secrets.v1.DisableSecretVersionRequest
+ */
+export type DisableSecretVersionRequest = Message<"secrets.v1.DisableSecretVersionRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: int64 version = 2;
+   */
+  version: bigint;
+
+  /**
+   * @generated from field: string etag = 3;
+   */
+  etag: string;
+};
+
+/**
+ * Describes the message secrets.v1.DisableSecretVersionRequest.
+ * Use `create(DisableSecretVersionRequestSchema)` to create a new message.
+ */
+export const DisableSecretVersionRequestSchema: GenMessage<DisableSecretVersionRequest> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 16);
+
+/**
+ * @generated from message secrets.v1.DisableSecretVersionResponse
+ */
+export type DisableSecretVersionResponse = Message<"secrets.v1.DisableSecretVersionResponse"> & {
+  /**
+   * @generated from field: secrets.v1.SecretVersion version = 1;
+   */
+  version?: SecretVersion | undefined;
+
+  /**
+   * @generated from field: secrets.v1.Secret secret = 2;
+   */
+  secret?: Secret | undefined;
+};
+
+/**
+ * Describes the message secrets.v1.DisableSecretVersionResponse.
+ * Use `create(DisableSecretVersionResponseSchema)` to create a new message.
+ */
+export const DisableSecretVersionResponseSchema: GenMessage<DisableSecretVersionResponse> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 17);
+
+/**
+ * @generated from message secrets.v1.EnableSecretVersionRequest
+ */
+export type EnableSecretVersionRequest = Message<"secrets.v1.EnableSecretVersionRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: int64 version = 2;
+   */
+  version: bigint;
+
+  /**
+   * @generated from field: string etag = 3;
+   */
+  etag: string;
+};
+
+/**
+ * Describes the message secrets.v1.EnableSecretVersionRequest.
+ * Use `create(EnableSecretVersionRequestSchema)` to create a new message.
+ */
+export const EnableSecretVersionRequestSchema: GenMessage<EnableSecretVersionRequest> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 18);
+
+/**
+ * @generated from message secrets.v1.EnableSecretVersionResponse
+ */
+export type EnableSecretVersionResponse = Message<"secrets.v1.EnableSecretVersionResponse"> & {
+  /**
+   * @generated from field: secrets.v1.SecretVersion version = 1;
+   */
+  version?: SecretVersion | undefined;
+
+  /**
+   * @generated from field: secrets.v1.Secret secret = 2;
+   */
+  secret?: Secret | undefined;
+};
+
+/**
+ * Describes the message secrets.v1.EnableSecretVersionResponse.
+ * Use `create(EnableSecretVersionResponseSchema)` to create a new message.
+ */
+export const EnableSecretVersionResponseSchema: GenMessage<EnableSecretVersionResponse> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 19);
+
+/**
+ * @generated from message secrets.v1.DestroySecretVersionRequest
+ */
+export type DestroySecretVersionRequest = Message<"secrets.v1.DestroySecretVersionRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: int64 version = 2;
+   */
+  version: bigint;
+
+  /**
+   * @generated from field: string etag = 3;
+   */
+  etag: string;
+};
+
+/**
+ * Describes the message secrets.v1.DestroySecretVersionRequest.
+ * Use `create(DestroySecretVersionRequestSchema)` to create a new message.
+ */
+export const DestroySecretVersionRequestSchema: GenMessage<DestroySecretVersionRequest> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 20);
+
+/**
+ * @generated from message secrets.v1.DestroySecretVersionResponse
+ */
+export type DestroySecretVersionResponse = Message<"secrets.v1.DestroySecretVersionResponse"> & {
+  /**
+   * @generated from field: secrets.v1.SecretVersion version = 1;
+   */
+  version?: SecretVersion | undefined;
+
+  /**
+   * @generated from field: secrets.v1.Secret secret = 2;
+   */
+  secret?: Secret | undefined;
+};
+
+/**
+ * Describes the message secrets.v1.DestroySecretVersionResponse.
+ * Use `create(DestroySecretVersionResponseSchema)` to create a new message.
+ */
+export const DestroySecretVersionResponseSchema: GenMessage<DestroySecretVersionResponse> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 21);
+
+/**
+ * @generated from message secrets.v1.DeleteSecretRequest
+ */
+export type DeleteSecretRequest = Message<"secrets.v1.DeleteSecretRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Purge at once, also a secret already scheduled for deletion.
+   *
+   * @generated from field: bool force = 2;
+   */
+  force: boolean;
+
+  /**
+   * 0 means the default (7); 1-30. Not with force.
+   *
+   * @generated from field: int32 recovery_window_days = 3;
+   */
+  recoveryWindowDays: number;
+
+  /**
+   * @generated from field: string etag = 4;
+   */
+  etag: string;
+};
+
+/**
+ * Describes the message secrets.v1.DeleteSecretRequest.
+ * Use `create(DeleteSecretRequestSchema)` to create a new message.
+ */
+export const DeleteSecretRequestSchema: GenMessage<DeleteSecretRequest> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 22);
+
+/**
+ * @generated from message secrets.v1.DeleteSecretResponse
+ */
+export type DeleteSecretResponse = Message<"secrets.v1.DeleteSecretResponse"> & {
+  /**
+   * @generated from field: secrets.v1.Secret secret = 1;
+   */
+  secret?: Secret | undefined;
+};
+
+/**
+ * Describes the message secrets.v1.DeleteSecretResponse.
+ * Use `create(DeleteSecretResponseSchema)` to create a new message.
+ */
+export const DeleteSecretResponseSchema: GenMessage<DeleteSecretResponse> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 23);
+
+/**
+ * @generated from message secrets.v1.RestoreSecretRequest
+ */
+export type RestoreSecretRequest = Message<"secrets.v1.RestoreSecretRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string etag = 2;
+   */
+  etag: string;
+};
+
+/**
+ * Describes the message secrets.v1.RestoreSecretRequest.
+ * Use `create(RestoreSecretRequestSchema)` to create a new message.
+ */
+export const RestoreSecretRequestSchema: GenMessage<RestoreSecretRequest> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 24);
+
+/**
+ * @generated from message secrets.v1.RestoreSecretResponse
+ */
+export type RestoreSecretResponse = Message<"secrets.v1.RestoreSecretResponse"> & {
+  /**
+   * @generated from field: secrets.v1.Secret secret = 1;
+   */
+  secret?: Secret | undefined;
+};
+
+/**
+ * Describes the message secrets.v1.RestoreSecretResponse.
+ * Use `create(RestoreSecretResponseSchema)` to create a new message.
+ */
+export const RestoreSecretResponseSchema: GenMessage<RestoreSecretResponse> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 25);
+
+/**
+ * @generated from message secrets.v1.BatchGetSecretValuesRequest
+ */
+export type BatchGetSecretValuesRequest = Message<"secrets.v1.BatchGetSecretValuesRequest"> & {
+  /**
+   * 1-100 distinct names.
+   *
+   * @generated from field: repeated string names = 1;
+   */
+  names: string[];
+};
+
+/**
+ * Describes the message secrets.v1.BatchGetSecretValuesRequest.
+ * Use `create(BatchGetSecretValuesRequestSchema)` to create a new message.
+ */
+export const BatchGetSecretValuesRequestSchema: GenMessage<BatchGetSecretValuesRequest> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 26);
+
+/**
+ * @generated from message secrets.v1.BatchGetSecretValuesResponse
+ */
+export type BatchGetSecretValuesResponse = Message<"secrets.v1.BatchGetSecretValuesResponse"> & {
+  /**
+   * In request order, for the names that could be read.
+   *
+   * @generated from field: repeated secrets.v1.GetSecretValueResponse values = 1;
+   */
+  values: GetSecretValueResponse[];
+
+  /**
+   * One per name that could not be read.
+   *
+   * @generated from field: repeated secrets.v1.BatchGetError errors = 2;
+   */
+  errors: BatchGetError[];
+};
+
+/**
+ * Describes the message secrets.v1.BatchGetSecretValuesResponse.
+ * Use `create(BatchGetSecretValuesResponseSchema)` to create a new message.
+ */
+export const BatchGetSecretValuesResponseSchema: GenMessage<BatchGetSecretValuesResponse> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 27);
+
+/**
+ * Why one name of a batch could not be read.
+ *
+ * @generated from message secrets.v1.BatchGetError
+ */
+export type BatchGetError = Message<"secrets.v1.BatchGetError"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * gRPC status code.
+   *
+   * @generated from field: int32 code = 2;
+   */
+  code: number;
+
+  /**
+   * @generated from field: string message = 3;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message secrets.v1.BatchGetError.
+ * Use `create(BatchGetErrorSchema)` to create a new message.
+ */
+export const BatchGetErrorSchema: GenMessage<BatchGetError> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 28);
+
+/**
+ * The state of one version of a secret.
+ *
+ * @generated from enum secrets.v1.VersionState
+ */
+export enum VersionState {
+  /**
+   * @generated from enum value: VERSION_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Readable.
+   *
+   * @generated from enum value: VERSION_STATE_ENABLED = 1;
+   */
+  ENABLED = 1,
+
+  /**
+   * Kept but unreadable until enabled again.
+   *
+   * @generated from enum value: VERSION_STATE_DISABLED = 2;
+   */
+  DISABLED = 2,
+
+  /**
+   * Ciphertext and key erased for good.
+   *
+   * @generated from enum value: VERSION_STATE_DESTROYED = 3;
+   */
+  DESTROYED = 3,
+}
+
+/**
+ * Describes the enum secrets.v1.VersionState.
+ */
+export const VersionStateSchema: GenEnum<VersionState> = /*@__PURE__*/
+  enumDesc(file_secrets_v1_secrets, 0);
 
 /**
  * SecretsService stores secrets (API keys, credentials, tokens) for the
@@ -401,7 +989,7 @@ export const SecretsService: GenService<{
     output: typeof ListSecretsResponseSchema;
   },
   /**
-   * UpdateSecret changes description, metadata and/or adds a new value version.
+   * UpdateSecret changes description, metadata, expiry, retention and/or adds a new value version.
    *
    * @generated from rpc secrets.v1.SecretsService.UpdateSecret
    */
@@ -409,6 +997,86 @@ export const SecretsService: GenService<{
     methodKind: "unary";
     input: typeof UpdateSecretRequestSchema;
     output: typeof UpdateSecretResponseSchema;
+  },
+  /**
+   * PutSecretValue adds a new version (latest_version + 1) holding the value.
+   *
+   * @generated from rpc secrets.v1.SecretsService.PutSecretValue
+   */
+  putSecretValue: {
+    methodKind: "unary";
+    input: typeof PutSecretValueRequestSchema;
+    output: typeof PutSecretValueResponseSchema;
+  },
+  /**
+   * ListSecretVersions lists a secret's versions, newest first.
+   *
+   * @generated from rpc secrets.v1.SecretsService.ListSecretVersions
+   */
+  listSecretVersions: {
+    methodKind: "unary";
+    input: typeof ListSecretVersionsRequestSchema;
+    output: typeof ListSecretVersionsResponseSchema;
+  },
+  /**
+   * DisableSecretVersion makes a version unreadable until it is enabled again.
+   *
+   * @generated from rpc secrets.v1.SecretsService.DisableSecretVersion
+   */
+  disableSecretVersion: {
+    methodKind: "unary";
+    input: typeof DisableSecretVersionRequestSchema;
+    output: typeof DisableSecretVersionResponseSchema;
+  },
+  /**
+   * EnableSecretVersion makes a disabled version readable again.
+   *
+   * @generated from rpc secrets.v1.SecretsService.EnableSecretVersion
+   */
+  enableSecretVersion: {
+    methodKind: "unary";
+    input: typeof EnableSecretVersionRequestSchema;
+    output: typeof EnableSecretVersionResponseSchema;
+  },
+  /**
+   * DestroySecretVersion erases a version's ciphertext and key for good.
+   *
+   * @generated from rpc secrets.v1.SecretsService.DestroySecretVersion
+   */
+  destroySecretVersion: {
+    methodKind: "unary";
+    input: typeof DestroySecretVersionRequestSchema;
+    output: typeof DestroySecretVersionResponseSchema;
+  },
+  /**
+   * DeleteSecret schedules a secret for deletion (soft) or purges it at once (force).
+   *
+   * @generated from rpc secrets.v1.SecretsService.DeleteSecret
+   */
+  deleteSecret: {
+    methodKind: "unary";
+    input: typeof DeleteSecretRequestSchema;
+    output: typeof DeleteSecretResponseSchema;
+  },
+  /**
+   * RestoreSecret brings back a soft-deleted secret within its recovery window.
+   *
+   * @generated from rpc secrets.v1.SecretsService.RestoreSecret
+   */
+  restoreSecret: {
+    methodKind: "unary";
+    input: typeof RestoreSecretRequestSchema;
+    output: typeof RestoreSecretResponseSchema;
+  },
+  /**
+   * BatchGetSecretValues reads the latest values of up to 100 secrets at once.
+   *
+   * @generated from rpc secrets.v1.SecretsService.BatchGetSecretValues
+   */
+  batchGetSecretValues: {
+    methodKind: "unary";
+    input: typeof BatchGetSecretValuesRequestSchema;
+    output: typeof BatchGetSecretValuesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_secrets_v1_secrets, 0);

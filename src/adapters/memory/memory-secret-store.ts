@@ -1,4 +1,6 @@
 import { AlreadyExistsError } from "../../errors.js";
+import { applyPatch } from "../../ports/apply-patch.js";
+import { compareNames, isDue, matchesListQuery } from "../../ports/list-query.js";
 import type {
   ListQuery,
   RevisionClaim,
@@ -6,27 +8,32 @@ import type {
   SecretRecord,
   SecretStore,
   VersionRecord,
+  VersionState,
 } from "../../ports/secret-store.js";
-import { compareNames, matchesListQuery } from "../../ports/list-query.js";
 
 /** A full in-memory SecretStore for dev mode and unit tests. Data lives only in the process. */
 export class MemorySecretStore implements SecretStore {
   private readonly secrets = new Map<string, SecretRecord>(); // by id
   private readonly byName = new Map<string, string>(); // tenant\0name -> id
-  private readonly versions = new Map<string, VersionRecord>(); // secretId:version
+  private readonly versions = new Map<string, Map<number, VersionRecord>>(); // secretId -> version -> record
   private readonly claims = new Map<string, RevisionClaim>(); // secretId:revision
 
   async insertSecret(secret: SecretRecord): Promise<void> {
     const key = nameKey(secret.tenant, secret.name);
     if (this.byName.has(key)) throw new AlreadyExistsError(`secret "${secret.name}" already exists`);
     this.byName.set(key, secret.id);
-    this.secrets.set(secret.id, structuredClone(secret));
+    this.secrets.set(secret.id, copy(secret));
   }
 
   async findSecret(tenant: string, name: string): Promise<SecretRecord | undefined> {
     const id = this.byName.get(nameKey(tenant, name));
     const found = id === undefined ? undefined : this.secrets.get(id);
-    return found && structuredClone(found);
+    return found && copy(found);
+  }
+
+  async findSecrets(tenant: string, names: readonly string[]): Promise<SecretRecord[]> {
+    const found = await Promise.all(names.map((n) => this.findSecret(tenant, n)));
+    return found.filter((s): s is SecretRecord => s !== undefined);
   }
 
   async listSecrets(query: ListQuery): Promise<SecretRecord[]> {
@@ -34,54 +41,111 @@ export class MemorySecretStore implements SecretStore {
       .filter((s) => matchesListQuery(s, query))
       .sort((a, b) => compareNames(a.name, b.name))
       .slice(0, query.limit)
-      .map((s) => structuredClone(s));
+      .map(({ current: _omitted, ...s }) => copy(s));
   }
 
   async updateSecret(id: string, expectedRevision: number, patch: SecretPatch): Promise<SecretRecord | undefined> {
     const current = this.secrets.get(id);
     if (!current || current.revision !== expectedRevision) return undefined;
-    const next: SecretRecord = { ...current, ...structuredClone(patch) };
+    const next = applyPatch(current, copy(patch));
     this.secrets.set(id, next);
-    return structuredClone(next);
+    return copy(next);
   }
 
   async claimRevision(claim: RevisionClaim): Promise<boolean> {
-    const key = versionKey(claim.secretId, claim.revision);
+    const key = `${claim.secretId}:${claim.revision}`;
     if (this.claims.has(key)) return false;
-    this.claims.set(key, structuredClone(claim));
+    this.claims.set(key, copy(claim));
     return true;
   }
 
   async findClaim(secretId: string, revision: number): Promise<RevisionClaim | undefined> {
-    const found = this.claims.get(versionKey(secretId, revision));
-    return found && structuredClone(found);
+    const found = this.claims.get(`${secretId}:${revision}`);
+    return found && copy(found);
   }
 
   async releaseClaim(secretId: string, revision: number, writeId: string): Promise<void> {
-    const key = versionKey(secretId, revision);
+    const key = `${secretId}:${revision}`;
     if (this.claims.get(key)?.writeId === writeId) this.claims.delete(key);
   }
 
   async insertVersion(version: VersionRecord): Promise<boolean> {
-    const key = versionKey(version.secretId, version.version);
-    if (this.versions.has(key)) return false;
-    this.versions.set(key, structuredClone(version));
+    const versions = this.versionsOf(version.secretId);
+    if (versions.has(version.version)) return false;
+    versions.set(version.version, copy(version));
     return true;
   }
 
   async findVersion(secretId: string, version: number): Promise<VersionRecord | undefined> {
-    const found = this.versions.get(versionKey(secretId, version));
-    return found && structuredClone(found);
+    const found = this.versions.get(secretId)?.get(version);
+    return found && copy(found);
+  }
+
+  async listVersions(secretId: string, atMost: number, limit: number): Promise<VersionRecord[]> {
+    return this.sorted(secretId, atMost)
+      .reverse()
+      .slice(0, limit)
+      .map(({ sealed: _omitted, ...v }) => copy(v));
+  }
+
+  async newestEnabledVersion(secretId: string, atMost: number): Promise<VersionRecord | undefined> {
+    const found = this.sorted(secretId, atMost).reverse().find((v) => v.state === "enabled");
+    return found && copy(found);
+  }
+
+  async oldestLiveVersions(secretId: string, atMost: number, limit: number): Promise<number[]> {
+    return this.sorted(secretId, atMost)
+      .filter((v) => v.state !== "destroyed")
+      .slice(0, limit)
+      .map((v) => v.version);
+  }
+
+  async countLiveVersions(secretId: string, atMost: number): Promise<number> {
+    return this.sorted(secretId, atMost).filter((v) => v.state !== "destroyed").length;
+  }
+
+  async setVersionState(secretId: string, version: number, state: VersionState, at: Date): Promise<void> {
+    const versions = this.versions.get(secretId);
+    const current = versions?.get(version);
+    if (!versions || !current) return;
+    const { sealed, destroyTime: _d, ...rest } = current;
+    versions.set(version, state === "destroyed" ? { ...rest, state, destroyTime: at } : { ...rest, state, ...(sealed ? { sealed } : {}) });
   }
 
   async removeVersion(secretId: string, version: number, writeId: string): Promise<boolean> {
-    const key = versionKey(secretId, version);
-    if (this.versions.get(key)?.writeId !== writeId) return false;
-    return this.versions.delete(key);
+    const versions = this.versions.get(secretId);
+    if (versions?.get(version)?.writeId !== writeId) return false;
+    return versions.delete(version);
+  }
+
+  async findDue(now: Date, limit: number): Promise<SecretRecord[]> {
+    return [...this.secrets.values()].filter((s) => isDue(s, now)).slice(0, limit).map(copy);
+  }
+
+  async purgeSecret(secretId: string): Promise<void> {
+    this.versions.delete(secretId);
+    for (const key of [...this.claims.keys()]) if (key.startsWith(`${secretId}:`)) this.claims.delete(key);
+    const secret = this.secrets.get(secretId);
+    if (!secret) return;
+    this.secrets.delete(secretId);
+    if (this.byName.get(nameKey(secret.tenant, secret.name)) === secretId) this.byName.delete(nameKey(secret.tenant, secret.name));
   }
 
   async close(): Promise<void> {}
+
+  private versionsOf(secretId: string): Map<number, VersionRecord> {
+    let versions = this.versions.get(secretId);
+    if (!versions) {
+      versions = new Map();
+      this.versions.set(secretId, versions);
+    }
+    return versions;
+  }
+
+  private sorted(secretId: string, atMost: number): VersionRecord[] {
+    return [...(this.versions.get(secretId)?.values() ?? [])].filter((v) => v.version <= atMost).sort((a, b) => a.version - b.version);
+  }
 }
 
 const nameKey = (tenant: string, name: string) => `${tenant}\u0000${name}`;
-const versionKey = (secretId: string, version: number) => `${secretId}:${version}`;
+const copy = <T>(value: T): T => structuredClone(value);

@@ -1,33 +1,19 @@
 import { Binary } from "mongodb";
-import type { RevisionClaim, SealedValue, SecretRecord, VersionRecord, VersionState } from "../../ports/secret-store.js";
+import type {
+  CurrentVersion,
+  FieldsPatch,
+  RevisionClaim,
+  SealedValue,
+  SecretPatch,
+  SecretRecord,
+  VersionRecord,
+  VersionState,
+} from "../../ports/secret-store.js";
 
-// Document shapes in MongoDB. Metadata is stored as "key=value" labels: keys
-// may contain dots (which MongoDB would read as paths) but never "=", and an
-// array of strings is filtered with $all on every MongoDB-compatible server.
-
-export interface SecretDoc {
-  _id: string;
-  tenant: string;
-  name: string;
-  description: string;
-  labels: string[];
-  latestVersion: number;
-  createTime: Date;
-  updateTime: Date;
-  createdBy: string;
-  updatedBy: string;
-  etag: string;
-  revision: number;
-}
-
-export interface ClaimDoc {
-  _id: string; // secretId:revision
-  secretId: string;
-  revision: number;
-  writeId: string;
-  createTime: Date;
-  version?: number;
-}
+// Document shapes in MongoDB. Metadata is stored as "key=value" labels: keys may
+// contain dots (which MongoDB would read as paths) but never "=", and an array of
+// strings is filtered with $all on every MongoDB-compatible server. Optional
+// times are stored as null when absent, so filters can match them directly.
 
 export interface SealedDoc {
   f: number;
@@ -38,6 +24,45 @@ export interface SealedDoc {
   tag: Binary;
 }
 
+export interface SecretDoc {
+  _id: string;
+  tenant: string;
+  name: string;
+  description: string;
+  labels: string[];
+  maxVersions: number;
+  expireTime: Date | null;
+  deleteTime: Date | null;
+  purgeTime: Date | null;
+  latestVersion: number;
+  current: CurrentDoc | null;
+  liveVersions: number;
+  createTime: Date;
+  updateTime: Date;
+  createdBy: string;
+  updatedBy: string;
+  etag: string;
+  revision: number;
+}
+
+export interface CurrentDoc {
+  version: number;
+  createTime: Date;
+  sealed: SealedDoc;
+}
+
+export interface ClaimDoc {
+  _id: string; // secretId:revision
+  secretId: string;
+  revision: number;
+  writeId: string;
+  createTime: Date;
+  version: number | null;
+  patch: Record<string, unknown> | null;
+  versionState: { version: number; state: VersionState } | null;
+  subject: string;
+}
+
 export interface VersionDoc {
   _id: string; // secretId:version
   secretId: string;
@@ -46,33 +71,21 @@ export interface VersionDoc {
   createTime: Date;
   createdBy: string;
   writeId: string;
+  keyId: string;
   sealed?: SealedDoc;
   destroyTime?: Date;
 }
 
+export interface IdempotencyDoc {
+  _id: string;
+  writeId: string;
+  fingerprint: string;
+  createTime: Date;
+  response: string | null;
+}
+
 export const versionDocId = (secretId: string, version: number) => `${secretId}:${version}`;
 export const claimDocId = (secretId: string, revision: number) => `${secretId}:${revision}`;
-
-export function toClaimDoc(c: RevisionClaim): ClaimDoc {
-  return {
-    _id: claimDocId(c.secretId, c.revision),
-    secretId: c.secretId,
-    revision: c.revision,
-    writeId: c.writeId,
-    createTime: c.createTime,
-    ...(c.version !== undefined ? { version: c.version } : {}),
-  };
-}
-
-export function fromClaimDoc(d: ClaimDoc): RevisionClaim {
-  return {
-    secretId: d.secretId,
-    revision: Number(d.revision),
-    writeId: d.writeId,
-    createTime: d.createTime,
-    ...(d.version !== undefined && d.version !== null ? { version: Number(d.version) } : {}),
-  };
-}
 
 export function toLabels(metadata: Readonly<Record<string, string>>): string[] {
   return Object.entries(metadata).map(([k, v]) => `${k}=${v}`);
@@ -94,7 +107,13 @@ export function toSecretDoc(s: SecretRecord): SecretDoc {
     name: s.name,
     description: s.description,
     labels: toLabels(s.metadata),
+    maxVersions: s.maxVersions,
+    expireTime: s.expireTime ?? null,
+    deleteTime: s.deleteTime ?? null,
+    purgeTime: s.purgeTime ?? null,
     latestVersion: s.latestVersion,
+    current: s.current ? toCurrentDoc(s.current) : null,
+    liveVersions: s.liveVersions,
     createTime: s.createTime,
     updateTime: s.updateTime,
     createdBy: s.createdBy,
@@ -111,7 +130,13 @@ export function fromSecretDoc(d: SecretDoc): SecretRecord {
     name: d.name,
     description: d.description,
     metadata: fromLabels(d.labels),
+    maxVersions: Number(d.maxVersions),
+    ...(d.expireTime ? { expireTime: d.expireTime } : {}),
+    ...(d.deleteTime ? { deleteTime: d.deleteTime } : {}),
+    ...(d.purgeTime ? { purgeTime: d.purgeTime } : {}),
     latestVersion: Number(d.latestVersion),
+    ...(d.current ? { current: fromCurrentDoc(d.current) } : {}),
+    liveVersions: Number(d.liveVersions),
     createTime: d.createTime,
     updateTime: d.updateTime,
     createdBy: d.createdBy,
@@ -119,6 +144,56 @@ export function fromSecretDoc(d: SecretDoc): SecretRecord {
     etag: d.etag,
     revision: Number(d.revision),
   };
+}
+
+/** $set for a patch: metadata becomes labels, null clears, undefined leaves alone. */
+export function toSecretSet(patch: SecretPatch): Partial<SecretDoc> {
+  const set: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    if (key === "metadata") set.labels = toLabels(value as Record<string, string>);
+    else if (key === "current") set.current = value === null ? null : toCurrentDoc(value as CurrentVersion);
+    else set[key] = value;
+  }
+  return set as Partial<SecretDoc>;
+}
+
+export function toClaimDoc(c: RevisionClaim): ClaimDoc {
+  return {
+    _id: claimDocId(c.secretId, c.revision),
+    secretId: c.secretId,
+    revision: c.revision,
+    writeId: c.writeId,
+    createTime: c.createTime,
+    version: c.version ?? null,
+    patch: c.patch ? toClaimPatch(c.patch) : null,
+    versionState: c.versionState ? { ...c.versionState } : null,
+    subject: c.subject,
+  };
+}
+
+export function fromClaimDoc(d: ClaimDoc): RevisionClaim {
+  return {
+    secretId: d.secretId,
+    revision: Number(d.revision),
+    writeId: d.writeId,
+    createTime: d.createTime,
+    ...(d.version !== null && d.version !== undefined ? { version: Number(d.version) } : {}),
+    ...(d.patch ? { patch: fromClaimPatch(d.patch) } : {}),
+    ...(d.versionState ? { versionState: { version: Number(d.versionState.version), state: d.versionState.state } } : {}),
+    subject: d.subject,
+  };
+}
+
+// Metadata keys may hold dots, so a claim's metadata is stored as labels too.
+function toClaimPatch(patch: FieldsPatch): Record<string, unknown> {
+  const { metadata, ...rest } = patch;
+  return metadata ? { ...rest, labels: toLabels(metadata) } : { ...rest };
+}
+
+function fromClaimPatch(doc: Record<string, unknown>): FieldsPatch {
+  const { labels, ...rest } = doc;
+  return (Array.isArray(labels) ? { ...rest, metadata: fromLabels(labels as string[]) } : rest) as FieldsPatch;
 }
 
 const bin = (b: Uint8Array) => new Binary(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -133,6 +208,7 @@ export function toVersionDoc(v: VersionRecord): VersionDoc {
     createTime: v.createTime,
     createdBy: v.createdBy,
     writeId: v.writeId,
+    keyId: v.keyId,
   };
   if (v.sealed) doc.sealed = toSealedDoc(v.sealed);
   if (v.destroyTime) doc.destroyTime = v.destroyTime;
@@ -147,9 +223,18 @@ export function fromVersionDoc(d: VersionDoc): VersionRecord {
     createTime: d.createTime,
     createdBy: d.createdBy,
     writeId: d.writeId,
+    keyId: d.keyId,
     ...(d.sealed ? { sealed: fromSealedDoc(d.sealed) } : {}),
     ...(d.destroyTime ? { destroyTime: d.destroyTime } : {}),
   };
+}
+
+function toCurrentDoc(c: CurrentVersion): CurrentDoc {
+  return { version: c.version, createTime: c.createTime, sealed: toSealedDoc(c.sealed) };
+}
+
+function fromCurrentDoc(d: CurrentDoc): CurrentVersion {
+  return { version: Number(d.version), createTime: d.createTime, sealed: fromSealedDoc(d.sealed) };
 }
 
 function toSealedDoc(s: SealedValue): SealedDoc {

@@ -1,15 +1,5 @@
-import {
-  MongoClient,
-  MongoNetworkError,
-  MongoNotConnectedError,
-  MongoServerError,
-  MongoServerSelectionError,
-  MongoTopologyClosedError,
-  type Collection,
-  type Db,
-  type Filter,
-} from "mongodb";
-import { AlreadyExistsError, UnavailableError } from "../../errors.js";
+import type { Collection, Db, Filter } from "mongodb";
+import { AlreadyExistsError } from "../../errors.js";
 import type {
   ListQuery,
   RevisionClaim,
@@ -17,66 +7,53 @@ import type {
   SecretRecord,
   SecretStore,
   VersionRecord,
+  VersionState,
 } from "../../ports/secret-store.js";
 import {
+  claimDocId,
   fromClaimDoc,
   fromSecretDoc,
-  toClaimDoc,
-  claimDocId,
-  type ClaimDoc,
   fromVersionDoc,
+  toClaimDoc,
   toLabels,
   toSecretDoc,
+  toSecretSet,
   toVersionDoc,
   versionDocId,
+  type ClaimDoc,
   type SecretDoc,
   type VersionDoc,
 } from "./documents.js";
+import { guard, insertUnique, isDuplicateKey, unavailable } from "./errors.js";
 
-const DUPLICATE_KEY = 11000;
 // Names are [A-Za-z0-9_]; "{" sorts after every allowed character, so
 // [prefix, prefix + "{") is exactly the names starting with prefix.
 const AFTER_NAME_CHARS = "{";
-
-export interface MongoStoreOptions {
-  uri: string;
-  /** Used when the URI names no database. */
-  defaultDb: string;
-  serverSelectionTimeoutMS?: number;
-}
+const NO_SEALED = { projection: { current: 0 } } as const;
 
 /**
- * SecretStore on MongoDB (or FerretDB). Secrets and versions live in separate
- * collections; no transactions, TTL or partial indexes are used.
+ * SecretStore on MongoDB (or FerretDB). Secrets, versions and claims live in
+ * separate collections; no transactions, TTL or partial indexes are used.
  */
 export class MongoSecretStore implements SecretStore {
-  private constructor(
-    private readonly client: MongoClient,
-    private readonly secrets: Collection<SecretDoc>,
-    private readonly versions: Collection<VersionDoc>,
-    private readonly claims: Collection<ClaimDoc>,
-  ) {}
+  private readonly secrets: Collection<SecretDoc>;
+  private readonly versions: Collection<VersionDoc>;
+  private readonly claims: Collection<ClaimDoc>;
 
-  static async connect(options: MongoStoreOptions): Promise<MongoSecretStore> {
-    const client = new MongoClient(options.uri, {
-      serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 5_000,
-      retryWrites: false, // FerretDB has no sessions for retryable writes; our writes are idempotent by design
-    });
-    try {
-      await client.connect();
-      const db: Db = client.db(dbNameFromUri(options.uri) ?? options.defaultDb);
-      const store = new MongoSecretStore(client, db.collection("secrets"), db.collection("secret_versions"), db.collection("secret_claims"));
-      await store.ensureIndexes();
-      return store;
-    } catch (err) {
-      await client.close().catch(() => {});
-      throw unavailable(err);
-    }
+  constructor(db: Db) {
+    this.secrets = db.collection("secrets");
+    this.versions = db.collection("secret_versions");
+    this.claims = db.collection("secret_claims");
   }
 
-  private async ensureIndexes(): Promise<void> {
-    await this.secrets.createIndex({ tenant: 1, name: 1 }, { unique: true, name: "tenant_name_unique" });
-    await this.versions.createIndex({ secretId: 1, version: -1 }, { name: "secret_version" });
+  async ensureIndexes(): Promise<void> {
+    await guard(async () => {
+      await this.secrets.createIndex({ tenant: 1, name: 1 }, { unique: true, name: "tenant_name_unique" });
+      await this.secrets.createIndex({ purgeTime: 1 }, { name: "purge_time" });
+      await this.secrets.createIndex({ expireTime: 1 }, { name: "expire_time" });
+      await this.versions.createIndex({ secretId: 1, version: -1 }, { name: "secret_version" });
+      await this.claims.createIndex({ secretId: 1 }, { name: "secret" });
+    });
   }
 
   async insertSecret(secret: SecretRecord): Promise<void> {
@@ -93,6 +70,11 @@ export class MongoSecretStore implements SecretStore {
     return doc ? fromSecretDoc(doc) : undefined;
   }
 
+  async findSecrets(tenant: string, names: readonly string[]): Promise<SecretRecord[]> {
+    const docs = await guard(() => this.secrets.find({ tenant, name: { $in: [...names] } }).toArray());
+    return docs.map(fromSecretDoc);
+  }
+
   async listSecrets(query: ListQuery): Promise<SecretRecord[]> {
     const name: Record<string, string> = {};
     if (query.namePrefix) {
@@ -100,32 +82,27 @@ export class MongoSecretStore implements SecretStore {
       name.$lt = query.namePrefix + AFTER_NAME_CHARS;
     }
     if (query.afterName !== undefined) name.$gt = query.afterName;
-    const filter: Filter<SecretDoc> = { tenant: query.tenant };
+    const filter: Filter<SecretDoc> = {
+      tenant: query.tenant,
+      $or: [{ expireTime: null }, { expireTime: { $gt: query.now } }],
+    };
     if (Object.keys(name).length > 0) filter.name = name;
+    if (!query.showDeleted) filter.deleteTime = null;
     const labels = toLabels(query.metadataFilter);
     if (labels.length > 0) filter.labels = { $all: labels };
-    const docs = await guard(() => this.secrets.find(filter).sort({ name: 1 }).limit(query.limit).toArray());
+    const docs = await guard(() => this.secrets.find(filter, NO_SEALED).sort({ name: 1 }).limit(query.limit).toArray());
     return docs.map(fromSecretDoc);
   }
 
   async updateSecret(id: string, expectedRevision: number, patch: SecretPatch): Promise<SecretRecord | undefined> {
-    const set: Partial<SecretDoc> = {
-      updateTime: patch.updateTime,
-      updatedBy: patch.updatedBy,
-      etag: patch.etag,
-      revision: patch.revision,
-    };
-    if (patch.description !== undefined) set.description = patch.description;
-    if (patch.metadata !== undefined) set.labels = toLabels(patch.metadata);
-    if (patch.latestVersion !== undefined) set.latestVersion = patch.latestVersion;
     const doc = await guard(() =>
-      this.secrets.findOneAndUpdate({ _id: id, revision: expectedRevision }, { $set: set }, { returnDocument: "after" }),
+      this.secrets.findOneAndUpdate({ _id: id, revision: expectedRevision }, { $set: toSecretSet(patch) }, { returnDocument: "after" }),
     );
     return doc ? fromSecretDoc(doc) : undefined;
   }
 
   async claimRevision(claim: RevisionClaim): Promise<boolean> {
-    return this.insertUnique(() => this.claims.insertOne(toClaimDoc(claim)));
+    return insertUnique(() => this.claims.insertOne(toClaimDoc(claim)));
   }
 
   async findClaim(secretId: string, revision: number): Promise<RevisionClaim | undefined> {
@@ -138,18 +115,7 @@ export class MongoSecretStore implements SecretStore {
   }
 
   async insertVersion(version: VersionRecord): Promise<boolean> {
-    return this.insertUnique(() => this.versions.insertOne(toVersionDoc(version)));
-  }
-
-  /** True when inserted, false when the _id was taken. */
-  private async insertUnique(insert: () => Promise<unknown>): Promise<boolean> {
-    try {
-      await insert();
-      return true;
-    } catch (err) {
-      if (isDuplicateKey(err)) return false;
-      throw unavailable(err);
-    }
+    return insertUnique(() => this.versions.insertOne(toVersionDoc(version)));
   }
 
   async findVersion(secretId: string, version: number): Promise<VersionRecord | undefined> {
@@ -157,40 +123,64 @@ export class MongoSecretStore implements SecretStore {
     return doc ? fromVersionDoc(doc) : undefined;
   }
 
+  async listVersions(secretId: string, atMost: number, limit: number): Promise<VersionRecord[]> {
+    const docs = await guard(() =>
+      this.versions
+        .find({ secretId, version: { $lte: atMost } }, { projection: { sealed: 0 } })
+        .sort({ version: -1 })
+        .limit(limit)
+        .toArray(),
+    );
+    return docs.map(fromVersionDoc);
+  }
+
+  async newestEnabledVersion(secretId: string, atMost: number): Promise<VersionRecord | undefined> {
+    const doc = await guard(() =>
+      this.versions.find({ secretId, version: { $lte: atMost }, state: "enabled" }).sort({ version: -1 }).limit(1).next(),
+    );
+    return doc ? fromVersionDoc(doc) : undefined;
+  }
+
+  async oldestLiveVersions(secretId: string, atMost: number, limit: number): Promise<number[]> {
+    const docs = await guard(() =>
+      this.versions
+        .find({ secretId, version: { $lte: atMost }, state: { $ne: "destroyed" } }, { projection: { version: 1 } })
+        .sort({ version: 1 })
+        .limit(limit)
+        .toArray(),
+    );
+    return docs.map((d) => Number(d.version));
+  }
+
+  async countLiveVersions(secretId: string, atMost: number): Promise<number> {
+    return guard(() => this.versions.countDocuments({ secretId, version: { $lte: atMost }, state: { $ne: "destroyed" } }));
+  }
+
+  async setVersionState(secretId: string, version: number, state: VersionState, at: Date): Promise<void> {
+    const update = state === "destroyed" ? { $set: { state, destroyTime: at }, $unset: { sealed: "" as const } } : { $set: { state } };
+    await guard(() => this.versions.updateOne({ _id: versionDocId(secretId, version) }, update));
+  }
+
   async removeVersion(secretId: string, version: number, writeId: string): Promise<boolean> {
     const res = await guard(() => this.versions.deleteOne({ _id: versionDocId(secretId, version), writeId }));
     return res.deletedCount === 1;
   }
 
-  async close(): Promise<void> {
-    await this.client.close();
+  async findDue(now: Date, limit: number): Promise<SecretRecord[]> {
+    const docs = await guard(() =>
+      this.secrets.find({ $or: [{ purgeTime: { $lte: now } }, { expireTime: { $lte: now } }] }, NO_SEALED).limit(limit).toArray(),
+    );
+    return docs.map(fromSecretDoc);
   }
-}
 
-function dbNameFromUri(uri: string): string | undefined {
-  const path = uri.replace(/^mongodb(\+srv)?:\/\/[^/]*/, "").split("?")[0] ?? "";
-  const name = decodeURIComponent(path.replace(/^\//, ""));
-  return name || undefined;
-}
-
-function isDuplicateKey(err: unknown): boolean {
-  return err instanceof MongoServerError && err.code === DUPLICATE_KEY;
-}
-
-async function guard<T>(op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (err) {
-    throw unavailable(err);
+  async purgeSecret(secretId: string): Promise<void> {
+    // Versions first: a crash midway leaves the secret document, so the next sweep finishes the job.
+    await guard(async () => {
+      await this.versions.deleteMany({ secretId });
+      await this.claims.deleteMany({ secretId });
+      await this.secrets.deleteOne({ _id: secretId });
+    });
   }
-}
 
-/** Connection-level failures become UnavailableError; anything else is a bug and stays as it is. */
-function unavailable(err: unknown): unknown {
-  const down =
-    err instanceof MongoNetworkError ||
-    err instanceof MongoServerSelectionError ||
-    err instanceof MongoNotConnectedError ||
-    err instanceof MongoTopologyClosedError;
-  return down ? new UnavailableError(`secret store unavailable (${err.name})`, { cause: err }) : err;
+  async close(): Promise<void> {}
 }

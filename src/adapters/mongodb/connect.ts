@@ -1,0 +1,43 @@
+import { MongoClient } from "mongodb";
+import { MongoIdempotencyStore } from "./mongo-idempotency-store.js";
+import { MongoSecretStore } from "./mongo-secret-store.js";
+import { unavailable } from "./errors.js";
+
+export interface MongoOptions {
+  uri: string;
+  /** Used when the URI names no database. */
+  defaultDb: string;
+  serverSelectionTimeoutMS?: number;
+}
+
+export interface MongoStores {
+  readonly secrets: MongoSecretStore;
+  readonly idempotency: MongoIdempotencyStore;
+  close(): Promise<void>;
+}
+
+/** One client for the stores that live in MongoDB (or FerretDB); creates their indexes. */
+export async function connectMongo(options: MongoOptions): Promise<MongoStores> {
+  const client = new MongoClient(options.uri, {
+    serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 5_000,
+    retryWrites: false, // FerretDB has no retryable writes; every write here is safe to repeat by design
+  });
+  try {
+    await client.connect();
+    const db = client.db(dbNameFromUri(options.uri) ?? options.defaultDb);
+    const secrets = new MongoSecretStore(db);
+    const idempotency = new MongoIdempotencyStore(db);
+    await secrets.ensureIndexes();
+    await idempotency.ensureIndexes();
+    return { secrets, idempotency, close: () => client.close() };
+  } catch (err) {
+    await client.close().catch(() => {});
+    throw unavailable(err);
+  }
+}
+
+function dbNameFromUri(uri: string): string | undefined {
+  const path = uri.replace(/^mongodb(\+srv)?:\/\/[^/]*/, "").split("?")[0] ?? "";
+  const name = decodeURIComponent(path.replace(/^\//, ""));
+  return name || undefined;
+}

@@ -1,0 +1,43 @@
+import {
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoServerError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+} from "mongodb";
+import { UnavailableError } from "../../errors.js";
+
+const DUPLICATE_KEY = 11000;
+
+export function isDuplicateKey(err: unknown): boolean {
+  return err instanceof MongoServerError && err.code === DUPLICATE_KEY;
+}
+
+export async function guard<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    throw unavailable(err);
+  }
+}
+
+/** True when inserted, false when the _id (or a unique key) was taken. */
+export async function insertUnique(insert: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await insert();
+    return true;
+  } catch (err) {
+    if (isDuplicateKey(err)) return false;
+    throw unavailable(err);
+  }
+}
+
+/** Connection-level failures become UnavailableError; anything else is a bug and stays as it is. */
+export function unavailable(err: unknown): unknown {
+  const down =
+    err instanceof MongoNetworkError ||
+    err instanceof MongoServerSelectionError ||
+    err instanceof MongoNotConnectedError ||
+    err instanceof MongoTopologyClosedError;
+  return down ? new UnavailableError(`secret store unavailable (${err.name})`, { cause: err }) : err;
+}

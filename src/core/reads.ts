@@ -1,0 +1,94 @@
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError, SecretsError } from "../errors.js";
+import type { KeyProvider } from "../ports/key-provider.js";
+import type { Clock } from "../ports/clock.js";
+import type { SealedValue, SecretRecord, SecretStore } from "../ports/secret-store.js";
+import { openValue } from "./envelope.js";
+import { BATCH_MAX_NAMES } from "./limits.js";
+import type { Principal } from "./principal.js";
+import { validateName } from "./validation.js";
+import { isLive } from "./visibility.js";
+
+export interface SecretValue {
+  readonly name: string;
+  readonly version: number;
+  readonly value: string;
+  readonly createTime: Date;
+}
+
+export interface BatchResult {
+  /** In request order. */
+  readonly values: SecretValue[];
+  readonly errors: { readonly name: string; readonly error: SecretsError }[];
+}
+
+interface ReadDeps {
+  readonly store: SecretStore;
+  readonly keys: KeyProvider;
+  readonly clock: Clock;
+}
+
+const notFound = (name: string) => new NotFoundError(`secret "${name}" not found`);
+
+/** Version 0 reads the newest enabled version (one query: it is copied onto the secret). */
+export async function getSecretValue(deps: ReadDeps, p: Principal, name: string, version: number): Promise<SecretValue> {
+  validateName(name);
+  if (!Number.isSafeInteger(version) || version < 0) throw new InvalidArgumentError("version", "must be 0 (latest) or a positive version number");
+  const secret = await deps.store.findSecret(p.tenant, name);
+  if (!secret || !isLive(secret, deps.clock.now())) throw notFound(name);
+  if (version === 0) return openCurrent(deps, p, secret);
+  const record = version <= secret.latestVersion ? await deps.store.findVersion(secret.id, version) : undefined;
+  if (!record) throw new NotFoundError(`secret "${name}" has no version ${version}`);
+  if (record.state !== "enabled" || !record.sealed) {
+    throw new FailedPreconditionError(`version ${version} of secret "${name}" is ${record.state}`);
+  }
+  return open(deps, p, name, version, record.createTime, record.sealed);
+}
+
+/** 1 to 100 distinct names, one store round trip, per-name errors. */
+export async function batchGetSecretValues(deps: ReadDeps, p: Principal, names: readonly string[]): Promise<BatchResult> {
+  if (names.length === 0) throw new InvalidArgumentError("names", "must name at least one secret");
+  if (names.length > BATCH_MAX_NAMES) throw new InvalidArgumentError("names", `must name at most ${BATCH_MAX_NAMES} secrets`);
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (seen.has(name)) throw new InvalidArgumentError("names", `names "${name.slice(0, 128)}" twice`);
+    seen.add(name);
+  }
+  const valid = names.filter((n) => {
+    try {
+      validateName(n);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  const found = new Map((valid.length ? await deps.store.findSecrets(p.tenant, valid) : []).map((s) => [s.name, s]));
+  const now = deps.clock.now();
+  type Outcome = { name: string; value: SecretValue; error?: undefined } | { name: string; value?: undefined; error: SecretsError };
+  const outcomes = await Promise.all(
+    names.map(async (name): Promise<Outcome> => {
+      try {
+        validateName(name, "names");
+        const secret = found.get(name);
+        if (!secret || !isLive(secret, now)) throw notFound(name);
+        return { name, value: await openCurrent(deps, p, secret) };
+      } catch (err) {
+        if (err instanceof SecretsError) return { name, error: err };
+        throw err;
+      }
+    }),
+  );
+  return {
+    values: outcomes.flatMap((o) => (o.value ? [o.value] : [])),
+    errors: outcomes.flatMap((o) => (o.error ? [{ name: o.name, error: o.error }] : [])),
+  };
+}
+
+function openCurrent(deps: ReadDeps, p: Principal, secret: SecretRecord): Promise<SecretValue> {
+  if (!secret.current) throw new FailedPreconditionError(`secret "${secret.name}" has no enabled version`);
+  return open(deps, p, secret.name, secret.current.version, secret.current.createTime, secret.current.sealed);
+}
+
+async function open(deps: ReadDeps, p: Principal, name: string, version: number, createTime: Date, sealed: SealedValue): Promise<SecretValue> {
+  const value = await openValue(deps.keys, { developer: p.tenant, secret: name, version }, sealed);
+  return { name, version, value, createTime };
+}

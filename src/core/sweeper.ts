@@ -1,0 +1,62 @@
+import type { Clock } from "../ports/clock.js";
+import type { IdempotencyStore } from "../ports/idempotency-store.js";
+import type { SecretStore } from "../ports/secret-store.js";
+import { REQUEST_ID_RETENTION_MS } from "./limits.js";
+
+// Removes what has run out, in the service (no TTL indexes): secrets past their
+// recovery window or expiry (every version, claim and the document), and request_id
+// records older than 24 hours. Every step is idempotent and purges by the secret's
+// id, never its name, so any number of replicas may sweep at once.
+
+export interface SweepDeps {
+  readonly store: SecretStore;
+  readonly idempotency: IdempotencyStore;
+  readonly clock: Clock;
+}
+
+export interface SweepResult {
+  readonly purgedSecrets: number;
+  readonly removedRequestIds: number;
+}
+
+export async function sweepOnce(deps: SweepDeps, batch = 100): Promise<SweepResult> {
+  const now = deps.clock.now();
+  let purgedSecrets = 0;
+  for (;;) {
+    const due = await deps.store.findDue(now, batch);
+    for (const secret of due) await deps.store.purgeSecret(secret.id);
+    purgedSecrets += due.length;
+    if (due.length < batch) break;
+  }
+  const removedRequestIds = await deps.idempotency.removeOlderThan(new Date(now.getTime() - REQUEST_ID_RETENTION_MS), 10_000);
+  return { purgedSecrets, removedRequestIds };
+}
+
+export interface Sweeper {
+  stop(): Promise<void>;
+}
+
+/** Sweeps every `intervalMs` (with jitter, so replicas spread out) until stopped. */
+export function startSweeper(deps: SweepDeps, intervalMs: number, onResult: (r: SweepResult | Error) => void): Sweeper {
+  let running: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(tick, intervalMs * (0.75 + Math.random() * 0.5));
+    timer.unref();
+  };
+  const tick = () => {
+    running = sweepOnce(deps)
+      .then(onResult, (err: unknown) => onResult(err instanceof Error ? err : new Error(String(err))))
+      .finally(schedule);
+  };
+  schedule();
+  return {
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+  };
+}
