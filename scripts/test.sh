@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: starts the real backing services (scripts/services.sh up), points the tests at them,
-# and runs vitest with the arguments given (e.g. `npm test -- test/unit`). Exits with vitest's code.
+# and runs vitest with the arguments given (e.g. `npm test -- test/unit`). Exits with vitest's code,
+# after a plain "N passed, N failed" line for CI.
 # SECRETS_SERVICE_NO_SERVICES=1 skips the services, for tests that need none.
 set -euo pipefail
 source "$(dirname "$0")/node-env.sh"
@@ -13,4 +14,13 @@ while IFS= read -r line; do
   export "${line?}"
 done < <(bash scripts/services.sh env)
 
-exec vitest run "$@"
+report="$(mktemp -t vitest-report.XXXXXX.json)"
+trap 'rm -f "$report"' EXIT
+status=0
+vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+' "$report" || echo "tests: no report (vitest exit $status)"
+exit "$status"
