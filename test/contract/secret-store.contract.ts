@@ -156,5 +156,106 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
       expect(await store.findClaim(id, 5)).toBeUndefined();
       expect(await store.claimRevision({ secretId: id, revision: 5, writeId: "next", createTime: t0, subject: "alice" })).toBe(true);
     });
+
+    it("round-trips lifecycle fields and the current-version copy, and clears fields patched with null", async () => {
+      const id = randomUUID();
+      const v = versionRecord(id, 1);
+      const s = secretRecord({
+        id,
+        expireTime: new Date("2027-01-01T00:00:00.000Z"),
+        deleteTime: t0,
+        purgeTime: new Date("2026-01-08T00:00:00.000Z"),
+        current: { version: 1, createTime: t0, sealed: v.sealed! },
+      });
+      await store.insertSecret(s);
+      expect(await store.findSecret("dev_a", "api_key")).toEqual(s);
+      const cleared = await store.updateSecret(id, 1, { revision: 2, deleteTime: null, purgeTime: null, current: null, updateTime: t0, updatedBy: "b", etag: "e" });
+      expect(cleared).not.toHaveProperty("deleteTime");
+      expect(cleared).not.toHaveProperty("purgeTime");
+      expect(cleared).not.toHaveProperty("current");
+      expect(cleared?.expireTime).toEqual(s.expireTime);
+    });
+
+    it("lists without deleted (unless asked) and expired secrets, and without the sealed copy", async () => {
+      const sealed = versionRecord("x", 1).sealed!;
+      await store.insertSecret(secretRecord({ name: "live", current: { version: 1, createTime: t0, sealed } }));
+      await store.insertSecret(secretRecord({ name: "deleted", deleteTime: t0, purgeTime: new Date("2026-02-01T00:00:00Z") }));
+      await store.insertSecret(secretRecord({ name: "expired", expireTime: new Date("2025-12-31T00:00:00Z") }));
+      await store.insertSecret(secretRecord({ name: "later", expireTime: new Date("2026-06-01T00:00:00Z") }));
+      const query = { tenant: "dev_a", namePrefix: "", metadataFilter: {}, limit: 10, now: t0 };
+      const live = await store.listSecrets({ ...query, showDeleted: false });
+      expect(live.map((s) => s.name)).toEqual(["later", "live"]);
+      expect(live.every((s) => s.current === undefined)).toBe(true);
+      expect((await store.listSecrets({ ...query, showDeleted: true })).map((s) => s.name)).toEqual(["deleted", "later", "live"]);
+    });
+
+    it("finds many secrets of one tenant in one call", async () => {
+      for (const name of ["a", "b", "c"]) await store.insertSecret(secretRecord({ name }));
+      await store.insertSecret(secretRecord({ tenant: "dev_b", name: "a" }));
+      const found = await store.findSecrets("dev_a", ["c", "a", "zz"]);
+      expect(found.map((s) => s.name).sort()).toEqual(["a", "c"]);
+      expect(found.every((s) => s.tenant === "dev_a")).toBe(true);
+    });
+
+    it("queries versions: newest first up to a bound, newest enabled, oldest live, live count", async () => {
+      const id = randomUUID();
+      for (let v = 1; v <= 6; v++) await store.insertVersion(versionRecord(id, v, { state: v === 5 ? "disabled" : "enabled" }));
+      await store.setVersionState(id, 2, "destroyed", t0);
+      const listed = await store.listVersions(id, 5, 3);
+      expect(listed.map((v) => v.version)).toEqual([5, 4, 3]);
+      expect(listed.every((v) => v.sealed === undefined)).toBe(true);
+      expect((await store.newestEnabledVersion(id, 5))?.version).toBe(4);
+      expect((await store.newestEnabledVersion(id, 5))?.sealed).toBeDefined();
+      expect(await store.oldestLiveVersions(id, 5, 2)).toEqual([1, 3]);
+      expect(await store.countLiveVersions(id, 5)).toBe(4);
+      expect(await store.countLiveVersions(id, 6)).toBe(5);
+    });
+
+    it("destroying a version erases its sealed value for good", async () => {
+      const id = randomUUID();
+      await store.insertVersion(versionRecord(id, 1));
+      const at = new Date("2026-03-01T00:00:00.000Z");
+      await store.setVersionState(id, 1, "destroyed", at);
+      const v = await store.findVersion(id, 1);
+      expect(v).toMatchObject({ state: "destroyed", destroyTime: at, keyId: "k1" });
+      expect(v?.sealed).toBeUndefined();
+      await store.setVersionState(id, 1, "enabled", at); // the core never does this; the bytes stay gone
+      expect((await store.findVersion(id, 1))?.sealed).toBeUndefined();
+    });
+
+    it("finds what is due and purges every trace of it, idempotently, freeing the name", async () => {
+      const due = secretRecord({ name: "due", deleteTime: t0, purgeTime: t0 });
+      const expired = secretRecord({ name: "gone", expireTime: t0 });
+      const kept = secretRecord({ name: "kept", deleteTime: t0, purgeTime: new Date("2026-02-01T00:00:00Z") });
+      for (const s of [due, expired, kept]) {
+        await store.insertSecret(s);
+        await store.insertVersion(versionRecord(s.id, 1));
+        await store.claimRevision({ secretId: s.id, revision: 2, writeId: "w", createTime: t0, subject: "a" });
+      }
+      const found = await store.findDue(new Date(t0.getTime() + 1), 10);
+      expect(found.map((s) => s.name).sort()).toEqual(["due", "gone"]);
+      await Promise.all([store.purgeSecret(due.id), store.purgeSecret(due.id)]);
+      expect(await store.findSecret("dev_a", "due")).toBeUndefined();
+      expect(await store.findVersion(due.id, 1)).toBeUndefined();
+      expect(await store.findClaim(due.id, 2)).toBeUndefined();
+      expect(await store.findSecret("dev_a", "kept")).toBeDefined();
+      expect(await store.findVersion(kept.id, 1)).toBeDefined();
+      await expect(store.insertSecret(secretRecord({ name: "due" }))).resolves.toBeUndefined();
+    });
+
+    it("round-trips a claim's intent (metadata keys with dots included)", async () => {
+      const claim = {
+        secretId: randomUUID(),
+        revision: 3,
+        writeId: "w",
+        createTime: t0,
+        subject: "alice",
+        version: 4,
+        patch: { description: "d", metadata: { "team.name": "x=y" }, expireTime: null, maxVersions: 5 },
+        versionState: { version: 2, state: "disabled" as const },
+      };
+      await store.claimRevision(claim);
+      expect(await store.findClaim(claim.secretId, 3)).toEqual(claim);
+    });
   });
 }
