@@ -86,20 +86,9 @@ export function secretsHandlers(service: SecretsService): ServiceImpl<typeof Sec
       return { versions: page.versions.map((v) => toVersion(req.name, v)), nextPageToken: page.nextPageToken };
     },
 
-    async disableSecretVersion(req, ctx) {
-      const r = await service.setVersionState(principal(ctx), versionRef(req), "disabled");
-      return { version: toVersion(req.name, r.version), secret: toSecret(r.secret) };
-    },
-
-    async enableSecretVersion(req, ctx) {
-      const r = await service.setVersionState(principal(ctx), versionRef(req), "enabled");
-      return { version: toVersion(req.name, r.version), secret: toSecret(r.secret) };
-    },
-
-    async destroySecretVersion(req, ctx) {
-      const r = await service.setVersionState(principal(ctx), versionRef(req), "destroyed");
-      return { version: toVersion(req.name, r.version), secret: toSecret(r.secret) };
-    },
+    disableSecretVersion: setVersionState(service, "disabled"),
+    enableSecretVersion: setVersionState(service, "enabled"),
+    destroySecretVersion: setVersionState(service, "destroyed"),
 
     async deleteSecret(req, ctx) {
       const secret = await service.deleteSecret(principal(ctx), {
@@ -117,6 +106,14 @@ export function secretsHandlers(service: SecretsService): ServiceImpl<typeof Sec
   };
 }
 
+/** Disable, enable and destroy share one request and response shape. */
+function setVersionState(service: SecretsService, state: DomainVersionState) {
+  return async (req: { name: string; version: bigint; etag: string }, ctx: HandlerContext) => {
+    const r = await service.setVersionState(principal(ctx), { name: req.name, version: toVersionNumber(req.version), etag: req.etag }, state);
+    return { version: toVersion(req.name, r.version), secret: toSecret(r.secret) };
+  };
+}
+
 function principal(ctx: HandlerContext): Principal {
   const p = ctx.values.get(principalKey);
   if (!p) throw new UnauthenticatedError("not authenticated");
@@ -126,10 +123,6 @@ function principal(ctx: HandlerContext): Principal {
 function toVersionNumber(version: bigint, field = "version"): number {
   if (version < 0n || version > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidArgumentError(field, "must be 0 (latest) or a positive version number");
   return Number(version);
-}
-
-function versionRef(req: { name: string; version: bigint; etag: string }) {
-  return { name: req.name, version: toVersionNumber(req.version), etag: req.etag };
 }
 
 function expiry(expireTime: Timestamp | undefined, ttl: Duration | undefined): { expireTime?: Date; ttlMs?: number } {
