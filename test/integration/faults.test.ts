@@ -102,6 +102,13 @@ describe("graceful shutdown", () => {
   });
   afterAll(() => release());
 
+  it("honours the caller's deadline and keeps serving", async () => {
+    const err = await ctx.client.getSecret({ name: "slow" }, { timeoutMs: 100 }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).code).toBe(Code.DeadlineExceeded);
+    expect(await codeOf(ctx.client.getSecret({ name: "absent" }))).toBe("NotFound");
+  });
+
   it("finishes in-flight calls, reports NOT_SERVING, and refuses new connections", async () => {
     await ctx.client.createSecret({ name: "other", value: "v" });
     const inFlight = codeOf(ctx.client.getSecret({ name: "slow" }));
