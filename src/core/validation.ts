@@ -74,10 +74,13 @@ export function resolveExpiry(input: { expireTime?: Date; ttlMs?: number }, now:
   if (input.expireTime && input.ttlMs !== undefined) throw new InvalidArgumentError("ttl", "give expire_time or ttl, not both");
   if (input.ttlMs !== undefined) {
     if (!(input.ttlMs > 0)) throw new InvalidArgumentError("ttl", "must be positive");
-    return new Date(now.getTime() + input.ttlMs);
+    const at = new Date(now.getTime() + input.ttlMs);
+    if (Number.isNaN(at.getTime()) || at.getUTCFullYear() > 9999) throw new InvalidArgumentError("ttl", "is too large");
+    return at;
   }
   if (input.expireTime) {
     if (Number.isNaN(input.expireTime.getTime()) || input.expireTime <= now) throw new InvalidArgumentError("expire_time", "must be in the future");
+    if (input.expireTime.getUTCFullYear() > 9999) throw new InvalidArgumentError("expire_time", "must be before year 10000");
     return input.expireTime;
   }
   return undefined;

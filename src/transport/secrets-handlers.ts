@@ -128,7 +128,7 @@ function toVersionNumber(version: bigint, field = "version"): number {
 function expiry(expireTime: Timestamp | undefined, ttl: Duration | undefined): { expireTime?: Date; ttlMs?: number } {
   const out: { expireTime?: Date; ttlMs?: number } = {};
   if (expireTime) out.expireTime = timestampDate(expireTime);
-  if (ttl) out.ttlMs = Number(ttl.seconds) * 1000 + Math.floor(ttl.nanos / 1e6);
+  if (ttl) out.ttlMs = Number(ttl.seconds) * 1000 + Math.ceil(ttl.nanos / 1e6);
   return out;
 }
 

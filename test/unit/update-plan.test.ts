@@ -26,6 +26,9 @@ describe("UpdateSecret field mask", () => {
     ["value named but absent", input({ updateMask: ["value"] }), /value/],
     ["an empty value", input({ value: "" }), /value/],
     ["a bad metadata key", input({ metadata: { "1x": "v" } }), /metadata/],
+    ["a ttl beyond the calendar", input({ ttlMs: 1e16 }), /ttl: is too large/],
+    ["both expire_time and ttl", input({ ttlMs: 1000, expireTime: new Date(Date.now() + 5000) }), /ttl/],
+    ["an expire_time in the past", input({ expireTime: new Date(0) }), /expire_time/],
   ])("refuses %s", (_label, bad, field) => {
     expect(() => planUpdate(bad)).toThrow(field);
   });
