@@ -5,6 +5,7 @@ import { newEtag, newSecretId, newWriteId } from "./ids.js";
 import type { Principal } from "./principal.js";
 import { decodeRecords, encodeRecords, sameStoredValue } from "./replay.js";
 import { withRequestId } from "./request-ids.js";
+import { longestWriteMs } from "./secret-mutation.js";
 import type { SecretsServiceDeps } from "./secrets-service.js";
 import {
   resolveExpiry,
@@ -46,7 +47,7 @@ export async function createSecret(deps: SecretsServiceDeps, p: Principal, input
     decode: (json: string) => decodeRecords<SecretRecord>(json),
     sameValue: (s: SecretRecord) => sameStoredValue(deps, p, s, 1, input.value),
   };
-  return withRequestId(deps, scope, codec, () => insertNew(deps, p, input, { maxVersions, ...(expireTime ? { expireTime } : {}) }));
+  return withRequestId({ ...deps, requestIdLeaseMs: longestWriteMs(deps) }, scope, codec, () => insertNew(deps, p, input, { maxVersions, ...(expireTime ? { expireTime } : {}) }));
 }
 
 async function insertNew(
@@ -59,7 +60,7 @@ async function insertNew(
   const existing = await store.findSecret(p.tenant, input.name);
   if (existing) {
     // An expired secret, or one past its recovery window, is as good as purged: finish the job.
-    if (isDue(existing, clock.now())) await store.purgeSecret(existing.id);
+    if (isDue(existing, clock.now())) await store.purgeSecret(existing);
     else throw alreadyExists(input.name, existing.deleteTime !== undefined && !isExpired(existing, clock.now()));
   }
   // Version first, then the secret that makes it visible: a crash in between

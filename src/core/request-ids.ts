@@ -15,8 +15,8 @@ import { REQUEST_ID_RETENTION_MS } from "./limits.js";
 export interface RequestIdDeps {
   readonly idempotency: IdempotencyStore;
   readonly clock: Clock;
-  /** A pending record older than this is from a dead attempt and may be replaced. */
-  readonly pendingLeaseMs: number;
+  /** A pending record older than this is from a dead attempt and may be replaced: longer than any write may take. */
+  readonly requestIdLeaseMs: number;
 }
 
 export interface RequestIdScope {
@@ -51,7 +51,7 @@ export async function withRequestId<T>(deps: RequestIdDeps, scope: RequestIdScop
         }
         return first;
       }
-      if (found.response === undefined && age < deps.pendingLeaseMs) {
+      if (found.response === undefined && age < deps.requestIdLeaseMs) {
         throw new AbortedError("a request with this request_id is in progress; retry");
       }
       await deps.idempotency.abandon(key, found.writeId); // expired, or left by a dead attempt

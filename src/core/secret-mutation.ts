@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { AbortedError, NotFoundError } from "../errors.js";
+import { AbortedError, NotFoundError, UnavailableError } from "../errors.js";
 import type { Clock } from "../ports/clock.js";
 import type { KeyProvider } from "../ports/key-provider.js";
 import type {
@@ -27,6 +27,13 @@ import { isLive } from "./visibility.js";
 // old state or, once the claim is rolled forward, the new one: never a readable partial version, and
 // latestVersion only ever points at a stored version. A claim older than the lease is rolled forward by the
 // next writer; writers commit only within half the lease of their claim (tolerates clock skew < lease/2).
+
+export const DEFAULT_CONTENTION_BUDGET_MS = 15_000;
+
+/** Longer than any one write may last: contention budget, then a last attempt bounded by the lease. */
+export function longestWriteMs(deps: MutationDeps): number {
+  return (deps.contentionBudgetMs ?? DEFAULT_CONTENTION_BUDGET_MS) + 2 * deps.pendingLeaseMs;
+}
 
 export interface MutationDeps {
   readonly store: SecretStore;
@@ -66,7 +73,7 @@ export interface MutationResult {
 }
 
 export async function mutateSecret(deps: MutationDeps, m: Mutation): Promise<MutationResult> {
-  const giveUpAt = performance.now() + (deps.contentionBudgetMs ?? 15_000);
+  const giveUpAt = performance.now() + (deps.contentionBudgetMs ?? DEFAULT_CONTENTION_BUDGET_MS);
   const applies = m.applies ?? isLive;
   for (let attempt = 0; ; attempt++) {
     const secret = await deps.store.findSecret(m.principal.tenant, m.name);
@@ -103,15 +110,27 @@ async function tryCommit(deps: MutationDeps, principal: Principal, secret: Secre
     return undefined;
   }
   const claimedAt = performance.now();
+  // Until the lease is half over no one can take the claim over, so undoing our own writes is safe.
   const withinLease = () => performance.now() - claimedAt < deps.pendingLeaseMs / 2;
   let inserted: VersionRecord | undefined;
-  let committed: SecretRecord | undefined;
+  const undo = async () => {
+    if (inserted) await store.removeVersion(secret.id, inserted.version, claim.writeId);
+    await store.releaseClaim(secret.id, revision, claim.writeId);
+  };
   try {
+    // A writer that read revision r late may claim r+1 after its committed holder released it.
     const now = await store.findSecret(secret.tenant, secret.name);
-    if (now?.id !== secret.id || now.revision !== secret.revision) return undefined;
+    if (now?.id !== secret.id || now.revision !== secret.revision) {
+      await undo();
+      return undefined;
+    }
     if (version !== undefined && plan.value !== undefined) {
       const sealed = await sealValue(deps.keys, { developer: secret.tenant, secret: secret.name, version }, plan.value);
-      const record: VersionRecord = {
+      if (!withinLease()) {
+        await undo();
+        return undefined;
+      }
+      inserted = {
         secretId: secret.id,
         version,
         state: "enabled",
@@ -121,16 +140,18 @@ async function tryCommit(deps: MutationDeps, principal: Principal, secret: Secre
         keyId: sealed.keyId,
         sealed,
       };
-      if (!(await store.insertVersion(record))) return undefined;
-      inserted = record;
+      await insertOwnVersion(store, inserted);
     }
-    // Destroying is final: nothing is destroyed by a writer that could no longer commit.
-    if (!withinLease()) return undefined;
+    // Destroying is final: nothing is destroyed by a writer that could no longer undo.
+    if (!withinLease()) {
+      await undo();
+      return undefined;
+    }
     const summary = inserted
       ? await afterNewVersion(deps, secret, inserted, plan.patch?.maxVersions ?? secret.maxVersions)
       : await afterStateChange(deps, secret, plan.versionState, secret.latestVersion);
-    if (!withinLease()) return undefined;
-    committed = await store.updateSecret(secret.id, secret.revision, {
+    if (!withinLease()) throw leftToRecovery(secret.name);
+    const committed = await store.updateSecret(secret, secret.revision, {
       ...plan.patch,
       ...summary,
       revision,
@@ -138,11 +159,36 @@ async function tryCommit(deps: MutationDeps, principal: Principal, secret: Secre
       updatedBy: principal.subject,
       etag: newEtag(),
     });
-    return committed && { secret: committed, changed: true, ...(inserted ? { version: inserted } : {}) };
-  } finally {
-    if (!committed && inserted) await store.removeVersion(secret.id, inserted.version, claim.writeId).catch(() => {});
-    await store.releaseClaim(secret.id, revision, claim.writeId).catch(() => {});
+    if (committed) {
+      await store.releaseClaim(secret.id, revision, claim.writeId).catch(() => {});
+      return { secret: committed, changed: true, ...(inserted ? { version: inserted } : {}) };
+    }
+    // We held revision r+1 and the secret was at r: only a roll-forward of our own claim
+    // (our commit reached the database after the lease) moves it. The write happened.
+    const after = await store.findSecret(secret.tenant, secret.name);
+    if (after?.id === secret.id && after.revision >= revision) return { secret: after, changed: true, ...(inserted ? { version: inserted } : {}) };
+    throw leftToRecovery(secret.name);
+  } catch (err) {
+    if (withinLease()) await undo().catch(() => {});
+    throw err;
   }
+}
+
+/** Past half the lease, a write is neither committed nor undone here: its claim is rolled forward later. */
+function leftToRecovery(name: string): UnavailableError {
+  return new UnavailableError(`write to secret "${name}" took too long; it will be completed by recovery`);
+}
+
+/**
+ * Inserts the version the claim allows. A document already in that slot cannot be
+ * committed (the secret is still below it and we hold the only claim that may commit
+ * it): it was left by a writer that lost its claim, so it is removed.
+ */
+async function insertOwnVersion(store: SecretStore, record: VersionRecord): Promise<void> {
+  if (await store.insertVersion(record)) return;
+  const blocking = await store.findVersion(record.secretId, record.version);
+  if (blocking && blocking.writeId !== record.writeId) await store.removeVersion(record.secretId, record.version, blocking.writeId);
+  if (!(await store.insertVersion(record))) throw new AbortedError(`version ${record.version} is being written; retry`);
 }
 
 type Summary = Pick<SecretPatch, "latestVersion" | "current" | "liveVersions">;
@@ -199,7 +245,7 @@ async function rollForwardAbandonedClaim(deps: MutationDeps, secret: SecretRecor
     const inserted = claim.version !== undefined ? await store.findVersion(secret.id, claim.version) : undefined;
     const latest = inserted?.writeId === claim.writeId ? inserted.version : current.latestVersion;
     if (claim.versionState) await store.setVersionState(secret.id, claim.versionState.version, claim.versionState.state, clock.now());
-    await store.updateSecret(secret.id, current.revision, {
+    await store.updateSecret(secret, current.revision, {
       ...claim.patch,
       ...(await deriveSummary(store, secret.id, latest)),
       revision,

@@ -10,7 +10,7 @@ import type { Principal } from "./principal.js";
 import { batchGetSecretValues, getSecretValue, type BatchResult, type SecretValue } from "./reads.js";
 import { decodeRecords, encodeRecords, sameStoredValue } from "./replay.js";
 import { withRequestId, type ReplayCodec } from "./request-ids.js";
-import { mutateSecret, type MutationDeps } from "./secret-mutation.js";
+import { longestWriteMs, mutateSecret, type MutationDeps } from "./secret-mutation.js";
 import { planUpdate, type UpdateFields } from "./update-plan.js";
 import { resolveRecoveryWindowDays, validateName, validateNamePrefix, validateMetadata, validateRequestId, validateValue, validateVersionNumber } from "./validation.js";
 import { isLive, isRecoverable } from "./visibility.js";
@@ -114,7 +114,7 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
       validateValue(input.value);
       validateRequestId(input.requestId);
       const scope = { tenant: p.tenant, method: "PutSecretValue", name: input.name, requestId: input.requestId, fields: [input.etag] };
-      return withRequestId(deps, scope, versionReplay(deps, p, input.value), async () => {
+      return withRequestId({ ...deps, requestIdLeaseMs: longestWriteMs(deps) }, scope, versionReplay(deps, p, input.value), async () => {
         const result = await mutateSecret(deps, { principal: p, name: input.name, ...etagOf(input.etag), plan: () => ({ value: input.value }) });
         return { version: result.version!, secret: result.secret };
       });
@@ -166,7 +166,7 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
         plan: () => ({ patch: { deleteTime: now, purgeTime: input.force ? now : new Date(now.getTime() + days * DAY_MS) } }),
       });
       // Marked first, so a crash before the purge leaves it to the sweeper.
-      if (input.force) await store.purgeSecret(result.secret.id);
+      if (input.force) await store.purgeSecret(result.secret);
       return result.secret;
     },
 

@@ -24,7 +24,7 @@ export async function sweepOnce(deps: SweepDeps, batch = 100): Promise<SweepResu
   let purgedSecrets = 0;
   for (;;) {
     const due = await deps.store.findDue(now, batch);
-    for (const secret of due) await deps.store.purgeSecret(secret.id);
+    for (const secret of due) await deps.store.purgeSecret(secret);
     purgedSecrets += due.length;
     if (due.length < batch) break;
   }

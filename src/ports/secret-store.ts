@@ -123,6 +123,9 @@ export interface ListQuery {
   readonly now: Date;
 }
 
+/** Names one incarnation of a secret. */
+export type SecretRef = Pick<SecretRecord, "id" | "tenant" | "name">;
+
 /**
  * Errors: AlreadyExistsError from insertSecret on a duplicate (tenant, name);
  * UnavailableError when the backing service cannot be reached.
@@ -136,7 +139,7 @@ export interface SecretStore {
   /** Ordered by name (byte order); records come without `current`. */
   listSecrets(query: ListQuery): Promise<SecretRecord[]>;
   /** Applies the patch if the stored revision is `expectedRevision`; undefined when it is not (or the secret is gone). */
-  updateSecret(id: string, expectedRevision: number, patch: SecretPatch): Promise<SecretRecord | undefined>;
+  updateSecret(secret: SecretRef, expectedRevision: number, patch: SecretPatch): Promise<SecretRecord | undefined>;
 
   /** False when the revision is already claimed. */
   claimRevision(claim: RevisionClaim): Promise<boolean>;
@@ -162,7 +165,7 @@ export interface SecretStore {
   /** Secrets whose purge time or expire time has come, any tenant. */
   findDue(now: Date, limit: number): Promise<SecretRecord[]>;
   /** Removes every trace of one incarnation: versions, claims, then the secret. Idempotent. */
-  purgeSecret(secretId: string): Promise<void>;
+  purgeSecret(secret: SecretRef): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -79,18 +79,24 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
       const s = secretRecord();
       await store.insertSecret(s);
       const patch = { description: "new", metadata: { a: "1" }, latestVersion: 2, revision: 2, updateTime: new Date(t0.getTime() + 1000), updatedBy: "bob", etag: "e2" };
-      expect(await store.updateSecret(s.id, 7, patch)).toBeUndefined();
+      expect(await store.updateSecret(s, 7, patch)).toBeUndefined();
       expect(await store.findSecret("dev_a", "api_key")).toEqual(s);
-      const updated = await store.updateSecret(s.id, 1, patch);
+      const updated = await store.updateSecret(s, 1, patch);
       expect(updated).toEqual({ ...s, ...patch });
       expect(await store.findSecret("dev_a", "api_key")).toEqual(updated);
       // A patch without optional fields leaves them as they are.
-      const touched = await store.updateSecret(s.id, 2, { revision: 3, updateTime: t0, updatedBy: "carol", etag: "e3" });
+      const touched = await store.updateSecret(s, 2, { revision: 3, updateTime: t0, updatedBy: "carol", etag: "e3" });
       expect(touched).toMatchObject({ description: "new", metadata: { a: "1" }, latestVersion: 2, revision: 3, etag: "e3" });
     });
 
-    it("updates nothing for an unknown id", async () => {
-      expect(await store.updateSecret(randomUUID(), 1, { revision: 2, updateTime: t0, updatedBy: "a", etag: "y" })).toBeUndefined();
+    it("updates nothing for an unknown id, nor another incarnation of the same name", async () => {
+      expect(await store.updateSecret(secretRecord(), 1, { revision: 2, updateTime: t0, updatedBy: "a", etag: "y" })).toBeUndefined();
+      const s = secretRecord();
+      await store.insertSecret(s);
+      const stale = { ...s, id: randomUUID() };
+      expect(await store.updateSecret(stale, 1, { revision: 2, updateTime: t0, updatedBy: "a", etag: "y" })).toBeUndefined();
+      await store.purgeSecret(stale);
+      expect(await store.findSecret(s.tenant, s.name)).toEqual(s);
     });
 
     it("lists one tenant's secrets in byte order of name, with prefix, cursor, filter and limit", async () => {
@@ -169,7 +175,7 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
       });
       await store.insertSecret(s);
       expect(await store.findSecret("dev_a", "api_key")).toEqual(s);
-      const cleared = await store.updateSecret(id, 1, { revision: 2, deleteTime: null, purgeTime: null, current: null, updateTime: t0, updatedBy: "b", etag: "e" });
+      const cleared = await store.updateSecret(s, 1, { revision: 2, deleteTime: null, purgeTime: null, current: null, updateTime: t0, updatedBy: "b", etag: "e" });
       expect(cleared).not.toHaveProperty("deleteTime");
       expect(cleared).not.toHaveProperty("purgeTime");
       expect(cleared).not.toHaveProperty("current");
@@ -234,7 +240,7 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
       }
       const found = await store.findDue(new Date(t0.getTime() + 1), 10);
       expect(found.map((s) => s.name).sort()).toEqual(["due", "gone"]);
-      await Promise.all([store.purgeSecret(due.id), store.purgeSecret(due.id)]);
+      await Promise.all([store.purgeSecret(due), store.purgeSecret(due)]);
       expect(await store.findSecret("dev_a", "due")).toBeUndefined();
       expect(await store.findVersion(due.id, 1)).toBeUndefined();
       expect(await store.findClaim(due.id, 2)).toBeUndefined();

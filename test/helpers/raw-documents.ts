@@ -41,14 +41,14 @@ export async function openRawDocuments(db: string | undefined): Promise<RawDocum
   return {
     secretDoc: (tenant, name) => secrets.findOne({ tenant, name }),
     async secretIdOf(tenant, name) {
-      const doc = await secrets.findOne({ tenant, name }, { projection: { _id: 1 } });
+      const doc = await secrets.findOne({ tenant, name }, { projection: { sid: 1 } });
       if (!doc) throw new Error(`no secrets document for ${tenant}/${name}`);
-      return String(doc._id);
+      return String(doc.sid);
     },
     versionDoc: (secretId, version) => versions.findOne({ _id: `${secretId}:${version}` } as Document),
     async countsFor(secretId) {
       const [s, v, c] = await Promise.all([
-        secrets.countDocuments({ _id: secretId } as Document),
+        secrets.countDocuments({ sid: secretId }),
         versions.countDocuments({ secretId }),
         claims.countDocuments({ secretId }),
       ]);
@@ -56,7 +56,7 @@ export async function openRawDocuments(db: string | undefined): Promise<RawDocum
     },
     async serialisedDocsOf(secretId) {
       const docs = [
-        ...(await secrets.find({ _id: secretId } as Document).toArray()),
+        ...(await secrets.find({ sid: secretId }).toArray()),
         ...(await versions.find({ secretId }).toArray()),
         ...(await claims.find({ secretId }).toArray()),
       ];

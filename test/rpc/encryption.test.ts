@@ -40,10 +40,11 @@ describe.each(["aws-kms", "local"] as const)("envelope encryption at rest (Ferre
   });
 
   type Sealed = Record<string, Binary>;
-  const secretDoc = (tenant: string, name: string) => db.collection<{ _id: string; current: { sealed: Sealed } }>("secrets").findOne({ tenant, name });
+  const secretDoc = (tenant: string, name: string) =>
+    db.collection<{ _id: string; sid: string; current: { sealed: Sealed } }>("secrets").findOne({ tenant, name });
   /** A version's sealed value, where reads by version number find it. */
   const versionSealed = async (tenant: string, name: string, version: number) => {
-    const id = `${(await secretDoc(tenant, name))!._id}:${version}`;
+    const id = `${(await secretDoc(tenant, name))!.sid}:${version}`;
     const doc = await db.collection<{ _id: string; sealed: Sealed }>("secret_versions").findOne({ _id: id });
     return { sealed: doc!.sealed, set: (sealed: Sealed) => db.collection<{ _id: string }>("secret_versions").updateOne({ _id: id }, { $set: { sealed } }) };
   };

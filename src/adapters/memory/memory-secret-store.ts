@@ -6,6 +6,7 @@ import type {
   RevisionClaim,
   SecretPatch,
   SecretRecord,
+  SecretRef,
   SecretStore,
   VersionRecord,
   VersionState,
@@ -44,7 +45,8 @@ export class MemorySecretStore implements SecretStore {
       .map(({ current: _omitted, ...s }) => copy(s));
   }
 
-  async updateSecret(id: string, expectedRevision: number, patch: SecretPatch): Promise<SecretRecord | undefined> {
+  async updateSecret(ref: SecretRef, expectedRevision: number, patch: SecretPatch): Promise<SecretRecord | undefined> {
+    const id = ref.id;
     const current = this.secrets.get(id);
     if (!current || current.revision !== expectedRevision) return undefined;
     const next = applyPatch(current, copy(patch));
@@ -122,7 +124,8 @@ export class MemorySecretStore implements SecretStore {
     return [...this.secrets.values()].filter((s) => isDue(s, now)).slice(0, limit).map(copy);
   }
 
-  async purgeSecret(secretId: string): Promise<void> {
+  async purgeSecret(ref: SecretRef): Promise<void> {
+    const secretId = ref.id;
     this.versions.delete(secretId);
     for (const key of [...this.claims.keys()]) if (key.startsWith(`${secretId}:`)) this.claims.delete(key);
     const secret = this.secrets.get(secretId);

@@ -25,7 +25,10 @@ export interface SealedDoc {
 }
 
 export interface SecretDoc {
+  /** secretDocId(tenant, name): lookups by _id are the ones every MongoDB-compatible server indexes. */
   _id: string;
+  /** The incarnation id (SecretRecord.id); versions and claims refer to it. */
+  sid: string;
   tenant: string;
   name: string;
   description: string;
@@ -85,6 +88,8 @@ export interface IdempotencyDoc {
 }
 
 export const versionDocId = (secretId: string, version: number) => `${secretId}:${version}`;
+/** Unambiguous for any tenant string: its length comes first. */
+export const secretDocId = (tenant: string, name: string) => `${tenant.length}:${tenant}/${name}`;
 export const claimDocId = (secretId: string, revision: number) => `${secretId}:${revision}`;
 
 export function toLabels(metadata: Readonly<Record<string, string>>): string[] {
@@ -102,7 +107,8 @@ export function fromLabels(labels: readonly string[]): Record<string, string> {
 
 export function toSecretDoc(s: SecretRecord): SecretDoc {
   return {
-    _id: s.id,
+    _id: secretDocId(s.tenant, s.name),
+    sid: s.id,
     tenant: s.tenant,
     name: s.name,
     description: s.description,
@@ -125,7 +131,7 @@ export function toSecretDoc(s: SecretRecord): SecretDoc {
 
 export function fromSecretDoc(d: SecretDoc): SecretRecord {
   return {
-    id: d._id,
+    id: d.sid,
     tenant: d.tenant,
     name: d.name,
     description: d.description,

@@ -5,12 +5,14 @@ import type {
   RevisionClaim,
   SecretPatch,
   SecretRecord,
+  SecretRef,
   SecretStore,
   VersionRecord,
   VersionState,
 } from "../../ports/secret-store.js";
 import {
   claimDocId,
+  secretDocId,
   fromClaimDoc,
   fromSecretDoc,
   fromVersionDoc,
@@ -66,12 +68,12 @@ export class MongoSecretStore implements SecretStore {
   }
 
   async findSecret(tenant: string, name: string): Promise<SecretRecord | undefined> {
-    const doc = await guard(() => this.secrets.findOne({ tenant, name }));
+    const doc = await guard(() => this.secrets.findOne({ _id: secretDocId(tenant, name) }));
     return doc ? fromSecretDoc(doc) : undefined;
   }
 
   async findSecrets(tenant: string, names: readonly string[]): Promise<SecretRecord[]> {
-    const docs = await guard(() => this.secrets.find({ tenant, name: { $in: [...names] } }).toArray());
+    const docs = await guard(() => this.secrets.find({ _id: { $in: names.map((n) => secretDocId(tenant, n)) } }).toArray());
     return docs.map(fromSecretDoc);
   }
 
@@ -94,10 +96,9 @@ export class MongoSecretStore implements SecretStore {
     return docs.map(fromSecretDoc);
   }
 
-  async updateSecret(id: string, expectedRevision: number, patch: SecretPatch): Promise<SecretRecord | undefined> {
-    const doc = await guard(() =>
-      this.secrets.findOneAndUpdate({ _id: id, revision: expectedRevision }, { $set: toSecretSet(patch) }, { returnDocument: "after" }),
-    );
+  async updateSecret(ref: SecretRef, expectedRevision: number, patch: SecretPatch): Promise<SecretRecord | undefined> {
+    const filter = { _id: secretDocId(ref.tenant, ref.name), sid: ref.id, revision: expectedRevision };
+    const doc = await guard(() => this.secrets.findOneAndUpdate(filter, { $set: toSecretSet(patch) }, { returnDocument: "after" }));
     return doc ? fromSecretDoc(doc) : undefined;
   }
 
@@ -173,12 +174,12 @@ export class MongoSecretStore implements SecretStore {
     return docs.map(fromSecretDoc);
   }
 
-  async purgeSecret(secretId: string): Promise<void> {
+  async purgeSecret(ref: SecretRef): Promise<void> {
     // Versions first: a crash midway leaves the secret document, so the next sweep finishes the job.
     await guard(async () => {
-      await this.versions.deleteMany({ secretId });
-      await this.claims.deleteMany({ secretId });
-      await this.secrets.deleteOne({ _id: secretId });
+      await this.versions.deleteMany({ secretId: ref.id });
+      await this.claims.deleteMany({ secretId: ref.id });
+      await this.secrets.deleteOne({ _id: secretDocId(ref.tenant, ref.name), sid: ref.id });
     });
   }
 

@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+
+// The service as a real OS process (src/main.ts under tsx), for tests that kill it.
+
+const PROJECT_ROOT = path.resolve(import.meta.dirname, "../..");
+
+export interface ServerProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  /** http://127.0.0.1:PORT */
+  readonly baseUrl: string;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  /** Resolves when the process has exited (at once if it already has). */
+  exited(): Promise<void>;
+  /** Sends SIGKILL and waits for the exit. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Starts `node --import tsx src/main.ts` with exactly `env` (plus PATH and HOME)
+ * and waits for its JSON "listening" log line, which carries the bound port.
+ */
+export async function spawnServerProcess(env: Record<string, string>, startTimeoutMs = 30_000): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: PROJECT_ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const exit = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once("exit", () => resolve());
+  });
+  const exited = () => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : exit);
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await exit;
+  };
+
+  const until = Date.now() + startTimeoutMs;
+  let port: number | undefined;
+  while (port === undefined) {
+    port = listeningPort(out);
+    if (port !== undefined) break;
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited during start:\n${out.slice(-2_000)}`);
+    if (Date.now() > until) {
+      await kill();
+      throw new Error(`server did not log "listening" within ${startTimeoutMs} ms:\n${out.slice(-2_000)}`);
+    }
+    await sleep(20);
+  }
+  return { child, port, baseUrl: `http://127.0.0.1:${port}`, output: () => out, exited, kill };
+}
+
+function listeningPort(out: string): number | undefined {
+  for (const line of out.split("\n")) {
+    if (!line.includes('"listening"')) continue;
+    try {
+      const port = (JSON.parse(line) as { address?: { port?: unknown } }).address?.port;
+      if (typeof port === "number") return port;
+    } catch {
+      // a partial line: the rest is still on its way
+    }
+  }
+  return undefined;
+}
