@@ -1,0 +1,116 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { AbortedError } from "../../src/errors.js";
+import { systemClock } from "../../src/ports/clock.js";
+import type { KeyProvider } from "../../src/ports/key-provider.js";
+import type { SecretStore } from "../../src/ports/secret-store.js";
+import { openKeys, openStore, type StoreFixture } from "../helpers/adapters.js";
+import { coreOver, createInput, principal, uniqueName } from "../helpers/core.js";
+
+// Writers that stall past the lease, and what they leave behind, on the real store.
+// The lease is short (300 ms) so another writer rolls the stalled write forward.
+
+const LEASE_MS = 300;
+const dev = principal("dev_races");
+
+/** The store, with one method delayed once (the first call for which `when` holds). */
+function stallOnce<K extends keyof SecretStore>(store: SecretStore, method: K, ms: number, when: (...args: Parameters<SecretStore[K]>) => boolean = () => true): SecretStore {
+  let done = false;
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const member = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof member !== "function") return member;
+      const bound = (member as (...a: unknown[]) => unknown).bind(target);
+      if (prop !== method) return bound;
+      return async (...args: Parameters<SecretStore[K]>) => {
+        if (!done && when(...args)) {
+          done = true;
+          await sleep(ms);
+        }
+        return bound(...args);
+      };
+    },
+  });
+}
+
+describe("stalled writers (FerretDB)", () => {
+  let fixture: StoreFixture;
+  let keys: KeyProvider;
+  beforeEach(async () => {
+    fixture = await openStore("mongodb", "races");
+    keys = openKeys("local");
+  });
+  afterEach(async () => {
+    await keys.close();
+    await fixture.dispose();
+  });
+  const core = (store: SecretStore = fixture.store) => coreOver(store, keys, systemClock, LEASE_MS, fixture.idempotency);
+
+  it("a commit that lands after its write was rolled forward reports success and keeps the version", async () => {
+    const name = uniqueName();
+    const created = await core().createSecret(dev, createInput(name, "v1"));
+    // Writer A's commit reaches the database 500 ms late; B rolls A's claim forward meanwhile.
+    const slow = core(stallOnce(fixture.store, "updateSecret", 500));
+    const a = slow.putSecretValue(dev, { name, value: "from-A", etag: created.etag, requestId: "" });
+    await sleep(LEASE_MS + 50);
+    const b = await core().updateSecret(dev, { name, updateMask: ["description"], description: "from-B", metadata: {}, etag: "" });
+    const aResult = await a;
+    expect(aResult.version.version).toBe(2);
+    expect(b.latestVersion).toBe(2);
+    expect(b.description).toBe("from-B");
+    expect((await core().getSecretValue(dev, name, 2)).value).toBe("from-A");
+    expect((await core().listSecretVersions(dev, { name, pageSize: 0, pageToken: "" })).versions.map((v) => v.version)).toEqual([2, 1]);
+  });
+
+  it("a version document left above latest (no claim) does not block value writes", async () => {
+    const name = uniqueName();
+    await core().createSecret(dev, createInput(name, "v1"));
+    const secret = (await fixture.store.findSecret(dev.tenant, name))!;
+    const orphan = (await fixture.store.findVersion(secret.id, 1))!;
+    expect(await fixture.store.insertVersion({ ...orphan, version: 2, writeId: "dead-writer" })).toBe(true);
+    const put = await core().putSecretValue(dev, { name, value: "v2", etag: "", requestId: "" });
+    expect(put.version.version).toBe(2);
+    expect((await core().getSecretValue(dev, name, 0)).value).toBe("v2");
+    expect((await fixture.store.findVersion(secret.id, 2))?.writeId).not.toBe("dead-writer");
+  });
+
+  it("a writer stalled past half the lease before inserting its version retries instead of leaving an orphan", async () => {
+    const name = uniqueName();
+    await core().createSecret(dev, createInput(name, "v1"));
+    let stalled = false;
+    const slowKeys: KeyProvider = {
+      // The first data key takes 500 ms: past half the lease, between A's claim and its version insert.
+      generateDataKey: async (c) => {
+        if (!stalled) await sleep((stalled = true) && 500);
+        return keys.generateDataKey(c);
+      },
+      decryptDataKey: (id, w, c) => keys.decryptDataKey(id, w, c),
+      close: async () => {},
+    };
+    const slow = coreOver(fixture.store, slowKeys, systemClock, LEASE_MS, fixture.idempotency);
+    const a = slow.putSecretValue(dev, { name, value: "from-A", etag: "", requestId: "" });
+    await sleep(LEASE_MS + 50);
+    await core().updateSecret(dev, { name, updateMask: ["description"], description: "from-B", metadata: {}, etag: "" });
+    const aResult = await a;
+    const secret = await core().getSecret(dev, name);
+    expect(secret.latestVersion).toBe(aResult.version.version);
+    expect((await core().getSecretValue(dev, name, 0)).value).toBe("from-A");
+    const versions = (await core().listSecretVersions(dev, { name, pageSize: 0, pageToken: "" })).versions.map((v) => v.version);
+    expect(versions).toEqual(Array.from({ length: secret.latestVersion }, (_, i) => secret.latestVersion - i));
+    expect(await fixture.store.findVersion(secret.id, secret.latestVersion + 1)).toBeUndefined();
+  });
+
+  it("a retry with the same request_id while the first attempt is slow waits for it instead of writing twice", async () => {
+    const name = uniqueName();
+    await core().createSecret(dev, createInput(name, "v1"));
+    const slow = core(stallOnce(fixture.store, "claimRevision", 500));
+    const first = slow.putSecretValue(dev, { name, value: "once", etag: "", requestId: "req-1" });
+    await sleep(LEASE_MS + 50);
+    const early = await core().putSecretValue(dev, { name, value: "once", etag: "", requestId: "req-1" }).then(() => "ok", (e: unknown) => e);
+    expect(early).toBeInstanceOf(AbortedError);
+    const firstResult = await first;
+    const retry = await core().putSecretValue(dev, { name, value: "once", etag: "", requestId: "req-1" });
+    expect(retry.version.version).toBe(firstResult.version.version);
+    expect((await core().getSecret(dev, name)).latestVersion).toBe(2);
+  });
+});
