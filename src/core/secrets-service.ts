@@ -1,8 +1,6 @@
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors.js";
-import type { Clock } from "../ports/clock.js";
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors.js";
 import type { IdempotencyStore } from "../ports/idempotency-store.js";
-import type { KeyProvider } from "../ports/key-provider.js";
-import type { SecretRecord, SecretStore, VersionRecord, VersionState } from "../ports/secret-store.js";
+import type { SecretRecord, VersionRecord, VersionState } from "../ports/secret-store.js";
 import { createSecret, type CreateSecretInput } from "./create-secret.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "./limits.js";
 import { decodePageToken, encodePageToken, pageSize, queryDigest } from "./page-token.js";

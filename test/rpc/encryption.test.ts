@@ -67,6 +67,34 @@ describe.each(["aws-kms", "local"] as const)("envelope encryption at rest (Ferre
     expect((err as ConnectError).code).toBe(Code.DataLoss);
   };
 
+  it("reads every value back through the KMS-wrapped data keys", async () => {
+    expect((await alice.getSecretValue({ name: "a1", version: 1n })).value).toBe(plaintexts[0]);
+    expect((await alice.getSecretValue({ name: "a1" })).value).toBe(plaintexts[3]);
+    expect((await bob.getSecretValue({ name: "shared_name" })).value).toBe(plaintexts[4]);
+  });
+
+  it("stores no plaintext value in any raw MongoDB document, in any encoding", async () => {
+    const collections = await db.listCollections().toArray();
+    expect(collections.map((c) => c.name)).toEqual(expect.arrayContaining(["secrets", "secret_versions"]));
+    let scanned = 0;
+    for (const { name } of collections) {
+      for (const doc of await db.collection(name).find({}).toArray()) {
+        scanned++;
+        const haystacks = rawForms(doc);
+        for (const p of plaintexts) {
+          for (const h of haystacks) expect(h.includes(p), `${name} holds a plaintext value`).toBe(false);
+        }
+      }
+    }
+    expect(scanned).toBeGreaterThanOrEqual(9); // 4 secrets (each with a sealed copy of its latest), 5 versions
+  });
+
+  it("writes no plaintext value to the server's log", () => {
+    expect(server.logLines.length).toBeGreaterThan(5);
+    const log = server.logLines.join("\n");
+    for (const p of plaintexts) expect(log.includes(p)).toBe(false);
+  });
+
   it.each(["ct", "wk"] as const)("a flipped %s byte answers DATA_LOSS, by version number and for the latest", async (field) => {
     const v = await versionSealed("alice_dev", "a2", 1);
     await v.set(flipped(v.sealed, field));
