@@ -1,4 +1,5 @@
-import { ConnectError } from "@connectrpc/connect";
+import { type Code, ConnectError } from "@connectrpc/connect";
+import { expect } from "vitest";
 
 /** The ConnectError a call fails with; fails the test when the call succeeds. */
 export async function connectErrorOf(call: Promise<unknown>): Promise<ConnectError> {
@@ -8,4 +9,11 @@ export async function connectErrorOf(call: Promise<unknown>): Promise<ConnectErr
     return ConnectError.from(err);
   }
   throw new Error("expected the call to fail, but it succeeded");
+}
+
+/** Asserts the call fails with `code` (and, if given, a message matching `message`). */
+export async function expectCode(call: Promise<unknown>, code: Code, message?: RegExp): Promise<void> {
+  const err = await connectErrorOf(call);
+  expect(err.code, err.rawMessage).toBe(code);
+  if (message) expect(err.rawMessage).toMatch(message);
 }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BatchGetSecretValuesResponse } from "../../gen/secrets/v1/secrets_pb.js";
 import { connectGrpcClient } from "../helpers/clients.js";
 import { listedSecret, versionStates, type Secrets } from "../helpers/lifecycle.js";
-import { connectErrorOf } from "../helpers/rpc-failures.js";
+import { connectErrorOf, expectCode } from "../helpers/rpc-failures.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 // BatchGetSecretValues over the real server and FerretDB: 1 to 100 distinct names,
@@ -24,12 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
 });
-
-async function expectCode(call: Promise<unknown>, code: Code, message?: RegExp): Promise<void> {
-  const err = await connectErrorOf(call);
-  expect(err.code, err.rawMessage).toBe(code);
-  if (message) expect(err.rawMessage).toMatch(message);
-}
 
 /** name → numeric gRPC code of each per-name error. */
 const errorCodes = (res: BatchGetSecretValuesResponse) => Object.fromEntries(res.errors.map((e) => [e.name, e.code]));

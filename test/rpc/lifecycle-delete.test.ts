@@ -5,7 +5,7 @@ import { type Secret } from "../../gen/secrets/v1/secrets_pb.js";
 import { connectGrpcClient } from "../helpers/clients.js";
 import { listAllVersions, listedSecret, versionStates, waitUntil, type Secrets } from "../helpers/lifecycle.js";
 import { openRawDocuments, type RawDocuments } from "../helpers/raw-documents.js";
-import { connectErrorOf } from "../helpers/rpc-failures.js";
+import { connectErrorOf, expectCode } from "../helpers/rpc-failures.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 // Deletion and expiry over the real server and FerretDB: soft delete and restore
@@ -31,12 +31,6 @@ afterAll(async () => {
   await raw?.close();
   await server?.close();
 });
-
-async function expectCode(call: Promise<unknown>, code: Code, message?: RegExp): Promise<void> {
-  const err = await connectErrorOf(call);
-  expect(err.code, err.rawMessage).toBe(code);
-  if (message) expect(err.rawMessage).toMatch(message);
-}
 
 const ms = (t: Secret["deleteTime"]) => (t ? timestampDate(t).getTime() : undefined);
 const listedNames = async (showDeleted: boolean) => (await alice.listSecrets({ pageSize: 1_000, showDeleted })).secrets.map((s) => s.name);

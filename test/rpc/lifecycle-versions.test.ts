@@ -5,7 +5,7 @@ import { VersionState, type Secret } from "../../gen/secrets/v1/secrets_pb.js";
 import { connectGrpcClient } from "../helpers/clients.js";
 import { inParallel, listAllVersions, listedSecret, versionStates, waitUntil, type Secrets } from "../helpers/lifecycle.js";
 import { openRawDocuments, rawSealedOf, type RawDocuments, type RawSealed } from "../helpers/raw-documents.js";
-import { connectErrorOf } from "../helpers/rpc-failures.js";
+import { expectCode } from "../helpers/rpc-failures.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 // Versions over the real server and FerretDB: numbering, states and what version 0
@@ -30,12 +30,6 @@ afterAll(async () => {
   await raw?.close();
   await server?.close();
 });
-
-async function expectCode(call: Promise<unknown>, code: Code, message?: RegExp): Promise<void> {
-  const err = await connectErrorOf(call);
-  expect(err.code, err.rawMessage).toBe(code);
-  if (message) expect(err.rawMessage).toMatch(message);
-}
 
 const secretOf = async (name: string): Promise<Secret> => (await alice.getSecret({ name })).secret!;
 const valueOf = (name: string, version = 0n) => alice.getSecretValue({ name, version });
