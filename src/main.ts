@@ -39,9 +39,10 @@ async function main(): Promise<void> {
   const server = await app.listen(config.listen.host, config.listen.port);
   logger.info({ address: server.address, store: config.store.kind, keys: config.keys.kind, tls: Boolean(config.tls) }, "listening");
   if (dev) await printDevBanner(env, server.address);
-  const sweeper = startSweeper({ store: stores.secrets, idempotency: stores.idempotency, clock: systemClock }, config.sweepIntervalMs, (r) => {
+  const sweepDeps = { store: stores.secrets, idempotency: stores.idempotency, clock: systemClock, pendingLeaseMs: config.pendingVersionLeaseMs };
+  const sweeper = startSweeper(sweepDeps, config.sweepIntervalMs, (r) => {
     if (r instanceof Error) logger.warn({ err: { type: r.name } }, "sweep failed");
-    else if (r.purgedSecrets || r.removedRequestIds) logger.info(r, "swept");
+    else if (r.purgedSecrets || r.removedRequestIds || r.completedWrites) logger.info(r, "swept");
   });
 
   let stopping = false;

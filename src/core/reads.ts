@@ -6,7 +6,7 @@ import { openValue } from "./envelope.js";
 import { BATCH_MAX_NAMES } from "./limits.js";
 import type { Principal } from "./principal.js";
 import { validateName } from "./validation.js";
-import { isLive } from "./visibility.js";
+import { isLive, visibleVersion } from "./visibility.js";
 
 export interface SecretValue {
   readonly name: string;
@@ -36,7 +36,8 @@ export async function getSecretValue(deps: ReadDeps, p: Principal, name: string,
   const secret = await deps.store.findSecret(p.tenant, name);
   if (!secret || !isLive(secret, deps.clock.now())) throw notFound(name);
   if (version === 0) return openCurrent(deps, p, secret);
-  const record = version <= secret.latestVersion ? await deps.store.findVersion(secret.id, version) : undefined;
+  const stored = version <= secret.latestVersion ? await deps.store.findVersion(secret.id, version) : undefined;
+  const record = stored && visibleVersion(stored, secret);
   if (!record) throw new NotFoundError(`secret "${name}" has no version ${version}`);
   if (record.state !== "enabled" || !record.sealed) {
     throw new FailedPreconditionError(`version ${version} of secret "${name}" is ${record.state}`);

@@ -20,13 +20,16 @@ import { isLive } from "./visibility.js";
 //   1. read the secret at revision r, plan the write;
 //   2. claim revision r+1 with the plan (a unique insert: one writer wins, on MongoDB and FerretDB alike),
 //      and check the secret is still at r (a writer that read r late could claim r+1 after it was released);
-//   3. change the version documents: insert the new version (invisible: readers never look above
-//      latestVersion), destroy what retention drops, or set a version's state;
-//   4. commit: move the secret from r to r+1 with the fields derived from the versions, release the claim.
+//   3. change the version documents, invisibly to readers: insert the new version (readers never look
+//      above latestVersion); set a version's state, or mark what retention destroys, tagged with r+1
+//      (readers see the previous state until the secret reaches r+1);
+//   4. commit: move the secret from r to r+1 with the fields derived from the versions;
+//   5. erase the ciphertext of what was destroyed, then release the claim.
 // One writer per revision, so FerretDB's non-atomic conditional update is never raced. A crash leaves the
-// old state or, once the claim is rolled forward, the new one: never a readable partial version, and
-// latestVersion only ever points at a stored version. A claim older than the lease is rolled forward by the
-// next writer; writers commit only within half the lease of their claim (tolerates clock skew < lease/2).
+// old state or, once the claim is completed, the new one: never a readable partial version, and
+// latestVersion only ever points at a stored version. A claim older than the lease is completed by the next
+// writer of that secret or by the sweeper (completeClaim); writers commit only within half the lease of
+// their claim, and undo their own changes only within it (tolerates clock skew < lease/2).
 
 export const DEFAULT_CONTENTION_BUDGET_MS = 15_000;
 
@@ -101,19 +104,24 @@ async function tryCommit(deps: MutationDeps, principal: Principal, secret: Secre
     writeId: newWriteId(),
     createTime: clock.now(),
     subject: principal.subject,
+    tenant: secret.tenant,
+    name: secret.name,
     ...(version ? { version } : {}),
     ...(plan.patch ? { patch: plan.patch } : {}),
     ...(plan.versionState ? { versionState: plan.versionState } : {}),
   };
   if (!(await store.claimRevision(claim))) {
-    await rollForwardAbandonedClaim(deps, secret, revision);
+    const holder = await store.findClaim(secret.id, revision);
+    if (holder && isAbandoned(deps, holder)) await completeClaim(deps, holder);
     return undefined;
   }
   const claimedAt = performance.now();
   // Until the lease is half over no one can take the claim over, so undoing our own writes is safe.
   const withinLease = () => performance.now() - claimedAt < deps.pendingLeaseMs / 2;
   let inserted: VersionRecord | undefined;
+  const marked: number[] = [];
   const undo = async () => {
+    for (const v of marked) await store.undoVersionState(secret.id, v, revision);
     if (inserted) await store.removeVersion(secret.id, inserted.version, claim.writeId);
     await store.releaseClaim(secret.id, revision, claim.writeId);
   };
@@ -142,14 +150,13 @@ async function tryCommit(deps: MutationDeps, principal: Principal, secret: Secre
       };
       await insertOwnVersion(store, inserted);
     }
-    // Destroying is final: nothing is destroyed by a writer that could no longer undo.
     if (!withinLease()) {
       await undo();
       return undefined;
     }
     const summary = inserted
-      ? await afterNewVersion(deps, secret, inserted, plan.patch?.maxVersions ?? secret.maxVersions)
-      : await afterStateChange(deps, secret, plan.versionState, secret.latestVersion);
+      ? await afterNewVersion(deps, secret, inserted, plan.patch?.maxVersions ?? secret.maxVersions, revision, marked)
+      : await afterStateChange(deps, secret, plan.versionState, revision, marked);
     if (!withinLease()) throw leftToRecovery(secret.name);
     const committed = await store.updateSecret(secret, secret.revision, {
       ...plan.patch,
@@ -160,7 +167,8 @@ async function tryCommit(deps: MutationDeps, principal: Principal, secret: Secre
       etag: newEtag(),
     });
     if (committed) {
-      await store.releaseClaim(secret.id, revision, claim.writeId).catch(() => {});
+      const destroyed = plan.versionState?.state === "destroyed" || (inserted !== undefined && marked.length > 0);
+      await finishCommitted(store, claim, destroyed ? revision : undefined).catch(() => {});
       return { secret: committed, changed: true, ...(inserted ? { version: inserted } : {}) };
     }
     // We held revision r+1 and the secret was at r: only a roll-forward of our own claim
@@ -193,12 +201,22 @@ async function insertOwnVersion(store: SecretStore, record: VersionRecord): Prom
 
 type Summary = Pick<SecretPatch, "latestVersion" | "current" | "liveVersions">;
 
-/** A new version is the newest enabled one; retention destroys the oldest beyond maxVersions. */
-async function afterNewVersion(deps: MutationDeps, secret: SecretRecord, inserted: VersionRecord, maxVersions: number): Promise<Summary> {
+/** A new version is the newest enabled one; retention marks the oldest beyond maxVersions destroyed. */
+async function afterNewVersion(
+  deps: MutationDeps,
+  secret: SecretRecord,
+  inserted: VersionRecord,
+  maxVersions: number,
+  revision: number,
+  marked: number[],
+): Promise<Summary> {
   let live = secret.liveVersions + 1;
   if (live > maxVersions) {
     const oldest = await deps.store.oldestLiveVersions(secret.id, secret.latestVersion, live - maxVersions);
-    for (const v of oldest) await deps.store.setVersionState(secret.id, v, "destroyed", deps.clock.now());
+    for (const v of oldest) {
+      marked.push(v);
+      await deps.store.setVersionState(secret.id, v, "destroyed", revision, deps.clock.now());
+    }
     live -= oldest.length;
   }
   return {
@@ -208,18 +226,15 @@ async function afterNewVersion(deps: MutationDeps, secret: SecretRecord, inserte
   };
 }
 
-/** Applies a version state change (if any) and derives the summary from the stored versions. */
-async function afterStateChange(
-  deps: MutationDeps,
-  secret: SecretRecord,
-  change: WritePlan["versionState"],
-  latestVersion: number,
-): Promise<Summary> {
+/** Marks a version state change (if any) and derives the summary from the stored versions. */
+async function afterStateChange(deps: MutationDeps, secret: SecretRecord, change: WritePlan["versionState"], revision: number, marked: number[]): Promise<Summary> {
   if (!change) return {};
-  await deps.store.setVersionState(secret.id, change.version, change.state, deps.clock.now());
-  return deriveSummary(deps.store, secret.id, latestVersion);
+  marked.push(change.version);
+  await deps.store.setVersionState(secret.id, change.version, change.state, revision, deps.clock.now());
+  return deriveSummary(deps.store, secret.id, secret.latestVersion);
 }
 
+/** Under the claim, stored states are those of the revision being written. */
 async function deriveSummary(store: SecretStore, secretId: string, latestVersion: number): Promise<Summary> {
   const [newest, live] = await Promise.all([
     store.newestEnabledVersion(secretId, latestVersion),
@@ -232,27 +247,45 @@ async function deriveSummary(store: SecretStore, secretId: string, latestVersion
   };
 }
 
+/** After the commit: the ciphertext of what was destroyed (up to `committedRevision`) is erased for good, then the claim released. */
+async function finishCommitted(store: SecretStore, claim: RevisionClaim, committedRevision: number | undefined): Promise<void> {
+  if (committedRevision !== undefined) await store.eraseDestroyedVersions(claim.secretId, committedRevision);
+  await store.releaseClaim(claim.secretId, claim.revision, claim.writeId);
+}
+
+/** A claim older than the lease: its writer is taken to be dead. */
+export function isAbandoned(deps: Pick<MutationDeps, "clock" | "pendingLeaseMs">, claim: RevisionClaim): boolean {
+  return deps.clock.now().getTime() - claim.createTime.getTime() >= deps.pendingLeaseMs;
+}
+
 /**
- * Completes a write whose writer died after claiming it, once the claim is older than the lease:
- * the version it inserted (if it got that far) is committed, its state change re-applied, its fields set.
+ * Completes a write whose writer died after claiming it. Not yet committed: the version it
+ * inserted (if it got that far) is committed, its state change re-applied, its fields set.
+ * Committed: what it destroyed is erased. Then the claim is released. Idempotent.
  */
-async function rollForwardAbandonedClaim(deps: MutationDeps, secret: SecretRecord, revision: number): Promise<void> {
+export async function completeClaim(deps: Pick<MutationDeps, "store" | "clock">, claim: RevisionClaim): Promise<void> {
   const { store, clock } = deps;
-  const claim = await store.findClaim(secret.id, revision);
-  if (!claim || clock.now().getTime() - claim.createTime.getTime() < deps.pendingLeaseMs) return;
-  const current = await store.findSecret(secret.tenant, secret.name);
-  if (current?.id === secret.id && current.revision === revision - 1) {
+  const secret = await store.findSecret(claim.tenant, claim.name);
+  if (secret?.id !== claim.secretId) {
+    // Purged (or purged and created anew): only the claim and its uncommitted version are left.
+    if (claim.version !== undefined) await store.removeVersion(claim.secretId, claim.version, claim.writeId);
+    await store.releaseClaim(claim.secretId, claim.revision, claim.writeId);
+    return;
+  }
+  let committedRevision = secret.revision;
+  if (secret.revision === claim.revision - 1) {
+    committedRevision = claim.revision;
     const inserted = claim.version !== undefined ? await store.findVersion(secret.id, claim.version) : undefined;
-    const latest = inserted?.writeId === claim.writeId ? inserted.version : current.latestVersion;
-    if (claim.versionState) await store.setVersionState(secret.id, claim.versionState.version, claim.versionState.state, clock.now());
-    await store.updateSecret(secret, current.revision, {
+    const latest = inserted?.writeId === claim.writeId ? inserted.version : secret.latestVersion;
+    if (claim.versionState) await store.setVersionState(secret.id, claim.versionState.version, claim.versionState.state, claim.revision, clock.now());
+    await store.updateSecret(secret, secret.revision, {
       ...claim.patch,
       ...(await deriveSummary(store, secret.id, latest)),
-      revision,
+      revision: claim.revision,
       updateTime: clock.now(),
       updatedBy: claim.subject,
       etag: newEtag(),
     });
   }
-  await store.releaseClaim(secret.id, revision, claim.writeId);
+  await finishCommitted(store, claim, committedRevision);
 }

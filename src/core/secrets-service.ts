@@ -11,7 +11,7 @@ import { withRequestId, type ReplayCodec } from "./request-ids.js";
 import { longestWriteMs, mutateSecret, type MutationDeps } from "./secret-mutation.js";
 import { planUpdate, type UpdateFields } from "./update-plan.js";
 import { resolveRecoveryWindowDays, validateName, validateNamePrefix, validateMetadata, validateRequestId, validateValue, validateVersionNumber } from "./validation.js";
-import { isLive, isRecoverable } from "./visibility.js";
+import { isLive, isRecoverable, visibleVersion } from "./visibility.js";
 
 export type { CreateSecretInput } from "./create-secret.js";
 export type { BatchResult, SecretValue } from "./reads.js";
@@ -126,7 +126,7 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
       const below = after === undefined ? secret.latestVersion : Number(after) - 1;
       if (!Number.isSafeInteger(below)) throw new InvalidArgumentError("page_token", "is not a valid page token");
       const found = await store.listVersions(secret.id, below, limit + 1);
-      const versions = found.slice(0, limit);
+      const versions = found.slice(0, limit).map((v) => visibleVersion(v, secret));
       const last = versions.at(-1);
       return { versions, nextPageToken: found.length > limit && last ? encodePageToken(String(last.version), digest) : "" };
     },
@@ -140,15 +140,16 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
         name: ref.name,
         ...etagOf(ref.etag),
         async plan(secret) {
-          target = ref.version <= secret.latestVersion ? await store.findVersion(secret.id, ref.version) : undefined;
+          const stored = ref.version <= secret.latestVersion ? await store.findVersion(secret.id, ref.version) : undefined;
+          target = stored && visibleVersion(stored, secret);
           if (!target) throw new NotFoundError(`secret "${ref.name}" has no version ${ref.version}`);
           if (target.state === state) return undefined; // already so: succeed and change nothing
           if (target.state === "destroyed") throw new FailedPreconditionError(`version ${ref.version} of secret "${ref.name}" is destroyed`);
           return { versionState: { version: ref.version, state } };
         },
       });
-      const version = result.changed ? await store.findVersion(result.secret.id, ref.version) : target;
-      return { version: withoutSealed(version!), secret: result.secret };
+      const stored = result.changed ? await store.findVersion(result.secret.id, ref.version) : target;
+      return { version: withoutSealed(visibleVersion(stored!, result.secret)), secret: result.secret };
     },
 
     async deleteSecret(p, input) {

@@ -2,25 +2,32 @@ import type { Clock } from "../ports/clock.js";
 import type { IdempotencyStore } from "../ports/idempotency-store.js";
 import type { SecretStore } from "../ports/secret-store.js";
 import { REQUEST_ID_RETENTION_MS } from "./limits.js";
+import { completeClaim } from "./secret-mutation.js";
 
 // Removes what has run out, in the service (no TTL indexes): secrets past their
 // recovery window or expiry (every version, claim and the document), and request_id
-// records older than 24 hours. Every step is idempotent and purges by the secret's
-// id, never its name, so any number of replicas may sweep at once.
+// records older than 24 hours; and completes writes whose writer died (claims older
+// than the lease), so a crash is repaired even if no one writes that secret again.
+// Every step is idempotent and purges by the secret's id, never its name, so any
+// number of replicas may sweep at once.
 
 export interface SweepDeps {
   readonly store: SecretStore;
   readonly idempotency: IdempotencyStore;
   readonly clock: Clock;
+  readonly pendingLeaseMs: number;
 }
 
 export interface SweepResult {
   readonly purgedSecrets: number;
   readonly removedRequestIds: number;
+  readonly completedWrites: number;
 }
 
 export async function sweepOnce(deps: SweepDeps, batch = 100): Promise<SweepResult> {
   const now = deps.clock.now();
+  const abandoned = await deps.store.findClaimsOlderThan(new Date(now.getTime() - deps.pendingLeaseMs), batch);
+  for (const claim of abandoned) await completeClaim(deps, claim);
   let purgedSecrets = 0;
   for (;;) {
     const due = await deps.store.findDue(now, batch);
@@ -29,7 +36,7 @@ export async function sweepOnce(deps: SweepDeps, batch = 100): Promise<SweepResu
     if (due.length < batch) break;
   }
   const removedRequestIds = await deps.idempotency.removeOlderThan(new Date(now.getTime() - REQUEST_ID_RETENTION_MS), 10_000);
-  return { purgedSecrets, removedRequestIds };
+  return { purgedSecrets, removedRequestIds, completedWrites: abandoned.length };
 }
 
 export interface Sweeper {

@@ -92,6 +92,9 @@ export interface RevisionClaim {
   readonly versionState?: { readonly version: number; readonly state: VersionState };
   /** The principal writing, recorded as updated_by if a takeover completes the write. */
   readonly subject: string;
+  /** The secret's tenant and name, so a sweeper can complete an abandoned write. */
+  readonly tenant: string;
+  readonly name: string;
 }
 
 export interface VersionRecord {
@@ -103,9 +106,15 @@ export interface VersionRecord {
   /** Nonce of the write that inserted it; lets that writer remove it while uncommitted. */
   readonly writeId: string;
   readonly keyId: string;
-  /** Absent once destroyed. */
+  /** Erased once a destroy is committed. */
   readonly sealed?: SealedValue;
   readonly destroyTime?: Date;
+  /**
+   * The secret revision whose write last set `state`, and the state before it. Until the
+   * secret reaches that revision the change is uncommitted and readers see `previousState`.
+   */
+  readonly stateRevision?: number;
+  readonly previousState?: VersionState;
 }
 
 export interface ListQuery {
@@ -157,10 +166,17 @@ export interface SecretStore {
   /** Oldest versions not destroyed, up to `atMost`. */
   oldestLiveVersions(secretId: string, atMost: number, limit: number): Promise<number[]>;
   countLiveVersions(secretId: string, atMost: number): Promise<number>;
-  /** Sets the state; "destroyed" also erases the sealed value for good. */
-  setVersionState(secretId: string, version: number, state: VersionState, at: Date): Promise<void>;
+  /** Sets the state on behalf of secret revision `revision`, keeping the previous state (see VersionRecord). */
+  setVersionState(secretId: string, version: number, state: VersionState, revision: number, at: Date): Promise<void>;
+  /** Takes back an uncommitted state change of revision `revision` (a no-op if another revision set it). */
+  undoVersionState(secretId: string, version: number, revision: number): Promise<void>;
+  /** Erases, for good, the sealed value of every version destroyed by a revision up to `committedRevision`. */
+  eraseDestroyedVersions(secretId: string, committedRevision: number): Promise<void>;
   /** Removes the version only if `writeId` wrote it; false otherwise. */
   removeVersion(secretId: string, version: number, writeId: string): Promise<boolean>;
+
+  /** Claims created before `before`, any secret: writes whose writer may have died. */
+  findClaimsOlderThan(before: Date, limit: number): Promise<RevisionClaim[]>;
 
   /** Secrets whose purge time or expire time has come, any tenant. */
   findDue(now: Date, limit: number): Promise<SecretRecord[]>;

@@ -146,7 +146,7 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
 
     it("lets exactly one of many concurrent writers claim a revision", async () => {
       const id = randomUUID();
-      const claims = Array.from({ length: 10 }, (_, i) => ({ secretId: id, revision: 2, writeId: `w${i}`, createTime: t0, version: 2, subject: "alice" }));
+      const claims = Array.from({ length: 10 }, (_, i) => ({ secretId: id, revision: 2, writeId: `w${i}`, createTime: t0, version: 2, subject: "alice", tenant: "dev_a", name: "api_key" }));
       const results = await Promise.all(claims.map((c) => store.claimRevision(c)));
       expect(results.filter(Boolean)).toHaveLength(1);
       const winner = claims[results.indexOf(true)]!;
@@ -155,12 +155,12 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
 
     it("releases a claim only for its holder, after which the revision can be claimed again", async () => {
       const id = randomUUID();
-      await store.claimRevision({ secretId: id, revision: 5, writeId: "holder", createTime: t0, subject: "alice" });
+      await store.claimRevision({ secretId: id, revision: 5, writeId: "holder", createTime: t0, subject: "alice", tenant: "dev_a", name: "api_key" });
       await store.releaseClaim(id, 5, "intruder");
-      expect(await store.findClaim(id, 5)).toEqual({ secretId: id, revision: 5, writeId: "holder", createTime: t0, subject: "alice" });
+      expect(await store.findClaim(id, 5)).toEqual({ secretId: id, revision: 5, writeId: "holder", createTime: t0, subject: "alice", tenant: "dev_a", name: "api_key" });
       await store.releaseClaim(id, 5, "holder");
       expect(await store.findClaim(id, 5)).toBeUndefined();
-      expect(await store.claimRevision({ secretId: id, revision: 5, writeId: "next", createTime: t0, subject: "alice" })).toBe(true);
+      expect(await store.claimRevision({ secretId: id, revision: 5, writeId: "next", createTime: t0, subject: "alice", tenant: "dev_a", name: "api_key" })).toBe(true);
     });
 
     it("round-trips lifecycle fields and the current-version copy, and clears fields patched with null", async () => {
@@ -206,7 +206,7 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
     it("queries versions: newest first up to a bound, newest enabled, oldest live, live count", async () => {
       const id = randomUUID();
       for (let v = 1; v <= 6; v++) await store.insertVersion(versionRecord(id, v, { state: v === 5 ? "disabled" : "enabled" }));
-      await store.setVersionState(id, 2, "destroyed", t0);
+      await store.setVersionState(id, 2, "destroyed", 2, t0);
       const listed = await store.listVersions(id, 5, 3);
       expect(listed.map((v) => v.version)).toEqual([5, 4, 3]);
       expect(listed.every((v) => v.sealed === undefined)).toBe(true);
@@ -217,16 +217,43 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
       expect(await store.countLiveVersions(id, 6)).toBe(5);
     });
 
-    it("destroying a version erases its sealed value for good", async () => {
+    it("records a state change with its revision and the previous state, and can take it back", async () => {
       const id = randomUUID();
-      await store.insertVersion(versionRecord(id, 1));
+      const v = versionRecord(id, 1);
+      await store.insertVersion(v);
       const at = new Date("2026-03-01T00:00:00.000Z");
-      await store.setVersionState(id, 1, "destroyed", at);
-      const v = await store.findVersion(id, 1);
-      expect(v).toMatchObject({ state: "destroyed", destroyTime: at, keyId: "k1" });
-      expect(v?.sealed).toBeUndefined();
-      await store.setVersionState(id, 1, "enabled", at); // the core never does this; the bytes stay gone
+      await store.setVersionState(id, 1, "destroyed", 7, at);
+      expect(await store.findVersion(id, 1)).toEqual({ ...v, state: "destroyed", previousState: "enabled", stateRevision: 7, destroyTime: at });
+      await store.setVersionState(id, 1, "destroyed", 7, at); // the same revision again changes nothing
+      expect((await store.findVersion(id, 1))?.previousState).toBe("enabled");
+      await store.undoVersionState(id, 1, 6); // another revision's undo does nothing
+      expect((await store.findVersion(id, 1))?.state).toBe("destroyed");
+      await store.undoVersionState(id, 1, 7);
+      expect(await store.findVersion(id, 1)).toEqual(v);
+    });
+
+    it("erases the sealed value of committed destroys only, for good", async () => {
+      const id = randomUUID();
+      for (let n = 1; n <= 3; n++) await store.insertVersion(versionRecord(id, n));
+      await store.setVersionState(id, 1, "destroyed", 4, t0);
+      await store.setVersionState(id, 2, "destroyed", 5, t0);
+      await store.setVersionState(id, 3, "disabled", 4, t0);
+      await store.eraseDestroyedVersions(id, 4);
       expect((await store.findVersion(id, 1))?.sealed).toBeUndefined();
+      expect((await store.findVersion(id, 2))?.sealed).toBeDefined(); // revision 5 is not committed yet
+      expect((await store.findVersion(id, 3))?.sealed).toBeDefined();
+      await store.eraseDestroyedVersions(id, 5);
+      expect((await store.findVersion(id, 2))?.sealed).toBeUndefined();
+      await store.undoVersionState(id, 2, 5); // the core never undoes a committed destroy; the bytes stay gone
+      expect((await store.findVersion(id, 2))?.sealed).toBeUndefined();
+    });
+
+    it("finds claims older than a time", async () => {
+      const id = randomUUID();
+      const old = { secretId: id, revision: 2, writeId: "w1", createTime: t0, subject: "a", tenant: "dev_a", name: "x" };
+      await store.claimRevision(old);
+      await store.claimRevision({ ...old, revision: 3, writeId: "w2", createTime: new Date("2026-01-02T00:00:00Z") });
+      expect(await store.findClaimsOlderThan(new Date("2026-01-01T12:00:00Z"), 10)).toEqual([old]);
     });
 
     it("finds what is due and purges every trace of it, idempotently, freeing the name", async () => {
@@ -236,7 +263,7 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
       for (const s of [due, expired, kept]) {
         await store.insertSecret(s);
         await store.insertVersion(versionRecord(s.id, 1));
-        await store.claimRevision({ secretId: s.id, revision: 2, writeId: "w", createTime: t0, subject: "a" });
+        await store.claimRevision({ secretId: s.id, revision: 2, writeId: "w", createTime: t0, subject: "a", tenant: s.tenant, name: s.name });
       }
       const found = await store.findDue(new Date(t0.getTime() + 1), 10);
       expect(found.map((s) => s.name).sort()).toEqual(["due", "gone"]);
@@ -256,6 +283,8 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
         writeId: "w",
         createTime: t0,
         subject: "alice",
+        tenant: "dev_a",
+        name: "api_key",
         version: 4,
         patch: { description: "d", metadata: { "team.name": "x=y" }, expireTime: null, maxVersions: 5 },
         versionState: { version: 2, state: "disabled" as const },

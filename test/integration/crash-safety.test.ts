@@ -3,6 +3,8 @@ import type { KeyProvider } from "../../src/ports/key-provider.js";
 import { openKeys, openStore, type StoreFixture, type StoreKind } from "../helpers/adapters.js";
 import { ManualClock, coreOver, createInput, principal, uniqueName, valueUpdate } from "../helpers/core.js";
 import { SimulatedCrash, crashingStore } from "../helpers/crashing-store.js";
+import { sweepOnce } from "../../src/core/sweeper.js";
+import type { VersionState } from "../../src/ports/secret-store.js";
 
 // A writer killed between any two of its store writes leaves the old state or the
 // new one: never a readable partial version, never a latest that points at nothing;
@@ -99,4 +101,47 @@ describe.each<StoreKind>(["memory", "mongodb"])("crash between writes (%s)", (ki
       }
     }
   });
+
+  it.each<VersionState>(["disabled", "destroyed"])(
+    "setting the newest version %s, crashed at every step, reads consistently (old or new) and is completed by the sweeper",
+    async (state) => {
+      let sawOld = false;
+      let sawNew = false;
+      let completedByRecovery = false;
+      for (let crashAt = 0; crashAt < 12; crashAt++) {
+        const clock = new ManualClock();
+        const name = uniqueName("st");
+        const core = coreOver(fixture.store, keys, clock, LEASE_MS, fixture.idempotency);
+        await core.createSecret(dev, createInput(name, "v1"));
+        await core.putSecretValue(dev, { name, value: "v2", etag: "", requestId: "" });
+        const { store: dying, crashed } = crashingStore(fixture.store, crashAt);
+        await coreOver(dying, keys, clock, LEASE_MS)
+          .setVersionState(dev, { name, version: 2, etag: "" }, state)
+          .catch((err: unknown) => expect(err).toBeInstanceOf(SimulatedCrash));
+        // Right after the crash: version 0 and version 2 by number tell the same story.
+        const latest = await core.getSecretValue(dev, name, 0);
+        const v2 = await core.getSecretValue(dev, name, 2).then(() => "enabled", () => state);
+        expect(latest.version, `crash at ${crashAt}`).toBe(v2 === "enabled" ? 2 : 1);
+        if (latest.version === 2) sawOld = true;
+        else sawNew = true;
+        const listed = (await core.listSecretVersions(dev, { name, pageSize: 0, pageToken: "" })).versions;
+        expect(listed[0]!.state).toBe(latest.version === 2 ? "enabled" : state);
+        if (!crashed()) continue;
+        // After the lease a sweep settles it: a claimed write is completed (new state everywhere,
+        // ciphertext erased); a crash before the claim left the old state. No claim is left.
+        clock.advance(LEASE_MS + 1);
+        await sweepOnce({ store: fixture.store, idempotency: fixture.idempotency, clock, pendingLeaseMs: LEASE_MS });
+        const settled = (await core.getSecretValue(dev, name, 0)).version;
+        const secret = await fixture.store.findSecret(dev.tenant, name);
+        const stored = await fixture.store.findVersion(secret!.id, 2);
+        expect(stored?.state).toBe(settled === 1 ? state : "enabled");
+        if (settled === 1 && state === "destroyed") expect(stored?.sealed).toBeUndefined();
+        if (latest.version === 2 && settled === 1) completedByRecovery = true;
+        expect(await fixture.store.findClaimsOlderThan(new Date(clock.now().getTime() + 1), 10)).toEqual([]);
+      }
+      expect(sawOld).toBe(true);
+      expect(sawNew).toBe(true);
+      expect(completedByRecovery).toBe(true);
+    },
+  );
 });

@@ -26,7 +26,7 @@ interface Replica {
   readonly clock: ManualClock;
 }
 
-const sweepDeps = (r: Replica): SweepDeps => ({ store: r.store, idempotency: r.idempotency, clock: r.clock });
+const sweepDeps = (r: Replica): SweepDeps => ({ store: r.store, idempotency: r.idempotency, clock: r.clock, pendingLeaseMs: LEASE_MS });
 
 describe("sweeper with two replicas (FerretDB)", () => {
   let fixture: StoreFixture; // replica A's connection, and the database
@@ -118,7 +118,7 @@ describe("sweeper with two replicas (FerretDB)", () => {
       const id = await idOf(devA, name);
       const version = (await fixture.store.findVersion(id, 1))!;
       // what a writer killed between its claim and its commit leaves behind
-      await fixture.store.claimRevision({ secretId: id, revision: deleted.revision + 1, writeId: "dead-writer", createTime: setupClock.now(), version: 2, subject: "ghost" });
+      await fixture.store.claimRevision({ secretId: id, revision: deleted.revision + 1, writeId: "dead-writer", createTime: setupClock.now(), version: 2, subject: "ghost", tenant: devA.tenant, name });
       await fixture.store.insertVersion({ ...version, version: 2, writeId: "dead-writer" });
       due.push({ p: devA, name });
     }

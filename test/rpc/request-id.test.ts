@@ -265,7 +265,7 @@ describe("request_id after 24 hours (FerretDB, sweeper)", () => {
     expect(await raw.db.collection("idempotency").countDocuments()).toBe(2);
 
     const clock = new ManualClock();
-    const deps = { store: server.fixture.store, idempotency: server.fixture.idempotency, clock };
+    const deps = { store: server.fixture.store, idempotency: server.fixture.idempotency, clock, pendingLeaseMs: 30_000 };
     // Not yet 24 hours: nothing removed, the ids still replay.
     clock.advance(DAY_MS - 60_000);
     expect((await sweepOnce(deps)).removedRequestIds).toBe(0);

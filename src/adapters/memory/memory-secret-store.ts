@@ -106,12 +106,40 @@ export class MemorySecretStore implements SecretStore {
     return this.sorted(secretId, atMost).filter((v) => v.state !== "destroyed").length;
   }
 
-  async setVersionState(secretId: string, version: number, state: VersionState, at: Date): Promise<void> {
+  async setVersionState(secretId: string, version: number, state: VersionState, revision: number, at: Date): Promise<void> {
     const versions = this.versions.get(secretId);
     const current = versions?.get(version);
-    if (!versions || !current) return;
-    const { sealed, destroyTime: _d, ...rest } = current;
-    versions.set(version, state === "destroyed" ? { ...rest, state, destroyTime: at } : { ...rest, state, ...(sealed ? { sealed } : {}) });
+    if (!versions || !current || current.stateRevision === revision) return; // idempotent for one revision
+    versions.set(version, {
+      ...current,
+      state,
+      previousState: current.state,
+      stateRevision: revision,
+      ...(state === "destroyed" ? { destroyTime: at } : {}),
+    });
+  }
+
+  async undoVersionState(secretId: string, version: number, revision: number): Promise<void> {
+    const versions = this.versions.get(secretId);
+    const current = versions?.get(version);
+    if (!versions || !current || current.stateRevision !== revision || !current.previousState) return;
+    // The core never changes the state of a destroyed version, so the previous state had no destroy time.
+    const { previousState, stateRevision: _r, destroyTime: _d, ...rest } = current;
+    versions.set(version, { ...rest, state: previousState });
+  }
+
+  async eraseDestroyedVersions(secretId: string, committedRevision: number): Promise<void> {
+    const versions = this.versions.get(secretId);
+    for (const [n, v] of versions ?? []) {
+      if (v.state === "destroyed" && v.sealed && (v.stateRevision ?? 0) <= committedRevision) {
+        const { sealed: _erased, ...rest } = v;
+        versions!.set(n, rest);
+      }
+    }
+  }
+
+  async findClaimsOlderThan(before: Date, limit: number): Promise<RevisionClaim[]> {
+    return [...this.claims.values()].filter((c) => c.createTime < before).slice(0, limit).map(copy);
   }
 
   async removeVersion(secretId: string, version: number, writeId: string): Promise<boolean> {

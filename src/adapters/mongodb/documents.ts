@@ -64,6 +64,8 @@ export interface ClaimDoc {
   patch: Record<string, unknown> | null;
   versionState: { version: number; state: VersionState } | null;
   subject: string;
+  tenant: string;
+  name: string;
 }
 
 export interface VersionDoc {
@@ -77,6 +79,8 @@ export interface VersionDoc {
   keyId: string;
   sealed?: SealedDoc;
   destroyTime?: Date;
+  stateRevision?: number;
+  previousState?: VersionState;
 }
 
 export interface IdempotencyDoc {
@@ -175,6 +179,8 @@ export function toClaimDoc(c: RevisionClaim): ClaimDoc {
     patch: c.patch ? toClaimPatch(c.patch) : null,
     versionState: c.versionState ? { ...c.versionState } : null,
     subject: c.subject,
+    tenant: c.tenant,
+    name: c.name,
   };
 }
 
@@ -188,6 +194,8 @@ export function fromClaimDoc(d: ClaimDoc): RevisionClaim {
     ...(d.patch ? { patch: fromClaimPatch(d.patch) } : {}),
     ...(d.versionState ? { versionState: { version: Number(d.versionState.version), state: d.versionState.state } } : {}),
     subject: d.subject,
+    tenant: d.tenant,
+    name: d.name,
   };
 }
 
@@ -218,6 +226,8 @@ export function toVersionDoc(v: VersionRecord): VersionDoc {
   };
   if (v.sealed) doc.sealed = toSealedDoc(v.sealed);
   if (v.destroyTime) doc.destroyTime = v.destroyTime;
+  if (v.stateRevision !== undefined) doc.stateRevision = v.stateRevision;
+  if (v.previousState) doc.previousState = v.previousState;
   return doc;
 }
 
@@ -232,6 +242,8 @@ export function fromVersionDoc(d: VersionDoc): VersionRecord {
     keyId: d.keyId,
     ...(d.sealed ? { sealed: fromSealedDoc(d.sealed) } : {}),
     ...(d.destroyTime ? { destroyTime: d.destroyTime } : {}),
+    ...(d.stateRevision !== undefined && d.stateRevision !== null ? { stateRevision: Number(d.stateRevision) } : {}),
+    ...(d.previousState ? { previousState: d.previousState } : {}),
   };
 }
 

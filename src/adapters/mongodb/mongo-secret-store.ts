@@ -157,9 +157,33 @@ export class MongoSecretStore implements SecretStore {
     return guard(() => this.versions.countDocuments({ secretId, version: { $lte: atMost }, state: { $ne: "destroyed" } }));
   }
 
-  async setVersionState(secretId: string, version: number, state: VersionState, at: Date): Promise<void> {
-    const update = state === "destroyed" ? { $set: { state, destroyTime: at }, $unset: { sealed: "" as const } } : { $set: { state } };
-    await guard(() => this.versions.updateOne({ _id: versionDocId(secretId, version) }, update));
+  async setVersionState(secretId: string, version: number, state: VersionState, revision: number, at: Date): Promise<void> {
+    await guard(async () => {
+      const current = await this.versions.findOne({ _id: versionDocId(secretId, version) }, { projection: { state: 1, stateRevision: 1 } });
+      if (!current || current.stateRevision === revision) return; // idempotent for one revision
+      const set = { state, previousState: current.state, stateRevision: revision, ...(state === "destroyed" ? { destroyTime: at } : {}) };
+      await this.versions.updateOne({ _id: versionDocId(secretId, version) }, { $set: set });
+    });
+  }
+
+  async undoVersionState(secretId: string, version: number, revision: number): Promise<void> {
+    await guard(async () => {
+      const current = await this.versions.findOne({ _id: versionDocId(secretId, version), stateRevision: revision });
+      if (!current?.previousState) return;
+      // The core never changes the state of a destroyed version, so the previous state had no destroy time.
+      const unset = { previousState: "" as const, stateRevision: "" as const, destroyTime: "" as const };
+      await this.versions.updateOne({ _id: current._id, stateRevision: revision }, { $set: { state: current.previousState }, $unset: unset });
+    });
+  }
+
+  async eraseDestroyedVersions(secretId: string, committedRevision: number): Promise<void> {
+    const committed = { $or: [{ stateRevision: { $lte: committedRevision } }, { stateRevision: { $exists: false } }] };
+    await guard(() => this.versions.updateMany({ secretId, state: "destroyed", sealed: { $exists: true }, ...committed }, { $unset: { sealed: "" } }));
+  }
+
+  async findClaimsOlderThan(before: Date, limit: number): Promise<RevisionClaim[]> {
+    const docs = await guard(() => this.claims.find({ createTime: { $lt: before } }).limit(limit).toArray());
+    return docs.map(fromClaimDoc);
   }
 
   async removeVersion(secretId: string, version: number, writeId: string): Promise<boolean> {
