@@ -1,6 +1,6 @@
 import { AlreadyExistsError } from "../errors.js";
 import type { SecretRecord } from "../ports/secret-store.js";
-import { sealValue } from "./envelope.js";
+import { sealValue, versionBinding } from "./envelope.js";
 import { newEtag, newSecretId, newWriteId } from "./ids.js";
 import type { Principal } from "./principal.js";
 import { decodeRecords, encodeRecords, sameStoredValue } from "./replay.js";
@@ -68,7 +68,7 @@ async function insertNew(
   const id = newSecretId();
   const writeId = newWriteId();
   const now = clock.now();
-  const sealed = await sealValue(deps.keys, { developer: p.tenant, secret: input.name, version: 1 }, input.value);
+  const sealed = await sealValue(deps.keys, versionBinding(p.tenant, { id, name: input.name }, 1), input.value);
   await store.insertVersion({ secretId: id, version: 1, state: "enabled", createTime: now, createdBy: p.subject, writeId, keyId: sealed.keyId, sealed });
   const secret: SecretRecord = {
     id,

@@ -2,7 +2,7 @@ import { FailedPreconditionError, InvalidArgumentError, NotFoundError, SecretsEr
 import type { KeyProvider } from "../ports/key-provider.js";
 import type { Clock } from "../ports/clock.js";
 import type { SealedValue, SecretRecord, SecretStore } from "../ports/secret-store.js";
-import { openValue } from "./envelope.js";
+import { openValue, versionBinding } from "./envelope.js";
 import { BATCH_MAX_NAMES } from "./limits.js";
 import type { Principal } from "./principal.js";
 import { validateName } from "./validation.js";
@@ -42,7 +42,7 @@ export async function getSecretValue(deps: ReadDeps, p: Principal, name: string,
   if (record.state !== "enabled" || !record.sealed) {
     throw new FailedPreconditionError(`version ${version} of secret "${name}" is ${record.state}`);
   }
-  return open(deps, p, name, version, record.createTime, record.sealed);
+  return open(deps, p, secret, version, record.createTime, record.sealed);
 }
 
 /** 1 to 100 distinct names, one store round trip, per-name errors. */
@@ -86,10 +86,10 @@ export async function batchGetSecretValues(deps: ReadDeps, p: Principal, names: 
 
 function openCurrent(deps: ReadDeps, p: Principal, secret: SecretRecord): Promise<SecretValue> {
   if (!secret.current) throw new FailedPreconditionError(`secret "${secret.name}" has no enabled version`);
-  return open(deps, p, secret.name, secret.current.version, secret.current.createTime, secret.current.sealed);
+  return open(deps, p, secret, secret.current.version, secret.current.createTime, secret.current.sealed);
 }
 
-async function open(deps: ReadDeps, p: Principal, name: string, version: number, createTime: Date, sealed: SealedValue): Promise<SecretValue> {
-  const value = await openValue(deps.keys, { developer: p.tenant, secret: name, version }, sealed);
-  return { name, version, value, createTime };
+async function open(deps: ReadDeps, p: Principal, secret: SecretRecord, version: number, createTime: Date, sealed: SealedValue): Promise<SecretValue> {
+  const value = await openValue(deps.keys, versionBinding(p.tenant, secret, version), sealed);
+  return { name: secret.name, version, value, createTime };
 }

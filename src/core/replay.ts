@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { KeyProvider } from "../ports/key-provider.js";
 import type { SecretRecord, SecretStore } from "../ports/secret-store.js";
-import { openValue } from "./envelope.js";
+import { openValue, versionBinding } from "./envelope.js";
 import type { Principal } from "./principal.js";
 
 // Stored first responses of request_id calls: plain records as JSON, never a
@@ -30,7 +30,7 @@ export async function sameStoredValue(
 ): Promise<boolean> {
   const stored = await deps.store.findVersion(secret.id, version);
   if (!stored?.sealed) return true;
-  const opened = await openValue(deps.keys, { developer: p.tenant, secret: secret.name, version }, stored.sealed);
+  const opened = await openValue(deps.keys, versionBinding(p.tenant, secret, version), stored.sealed);
   return timingSafeEqual(sha256(opened), sha256(value));
 }
 

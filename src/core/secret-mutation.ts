@@ -11,7 +11,7 @@ import type {
   VersionRecord,
   VersionState,
 } from "../ports/secret-store.js";
-import { sealValue } from "./envelope.js";
+import { sealValue, versionBinding } from "./envelope.js";
 import { newEtag, newWriteId } from "./ids.js";
 import type { Principal } from "./principal.js";
 import { isLive } from "./visibility.js";
@@ -133,7 +133,7 @@ async function tryCommit(deps: MutationDeps, principal: Principal, secret: Secre
       return undefined;
     }
     if (version !== undefined && plan.value !== undefined) {
-      const sealed = await sealValue(deps.keys, { developer: secret.tenant, secret: secret.name, version }, plan.value);
+      const sealed = await sealValue(deps.keys, versionBinding(secret.tenant, secret, version), plan.value);
       if (!withinLease()) {
         await undo();
         return undefined;

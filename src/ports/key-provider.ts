@@ -1,11 +1,18 @@
 /**
  * Binds a data key to the record it protects. Passed to KMS as the encryption
- * context, so a wrapped key only unwraps for the same {developer, secret, version}.
+ * context, so a wrapped key only unwraps for the same {developer, secret,
+ * version, incarnation}.
  */
 export interface KeyContext {
   readonly developer: string;
   readonly secret: string;
   readonly version: number;
+  /**
+   * The id the secret's document got at creation: a secret purged and created again
+   * under the same name is another incarnation. Absent only in the context of versions
+   * sealed before incarnations were bound (sealed format 1).
+   */
+  readonly incarnation?: string;
 }
 
 export interface DataKey {

@@ -11,7 +11,9 @@ export function keyProviderContract(kind: string, open: () => KeyProvider): void
       keys = open();
     });
     afterAll(async () => keys.close());
-    const context = { developer: "dev_a", secret: "api_key", version: 1 };
+    const context = { developer: "dev_a", secret: "api_key", version: 1, incarnation: "7f3c2a94-first" };
+    /** The context of versions sealed before incarnations were bound (format 1). */
+    const { incarnation: _, ...legacyContext } = context;
 
     it("issues a fresh 256-bit data key per call, wrapped, with a key id", async () => {
       const a = await keys.generateDataKey(context);
@@ -32,9 +34,17 @@ export function keyProviderContract(kind: string, open: () => KeyProvider): void
       ["developer", { ...context, developer: "dev_b" }],
       ["secret", { ...context, secret: "other" }],
       ["version", { ...context, version: 2 }],
+      ["incarnation (the same name purged and created again)", { ...context, incarnation: "0d9e8b51-second" }],
+      ["context: one without the incarnation", legacyContext],
     ])("refuses to unwrap under another %s (DATA_LOSS)", async (_label, other) => {
       const dk = await keys.generateDataKey(context);
       await expect(keys.decryptDataKey(dk.keyId, dk.wrapped, other)).rejects.toBeInstanceOf(DataLossError);
+    });
+
+    it("still unwraps a key wrapped under a context without an incarnation, only under that context", async () => {
+      const dk = await keys.generateDataKey(legacyContext);
+      expect((await keys.decryptDataKey(dk.keyId, dk.wrapped, legacyContext)).equals(dk.plaintext)).toBe(true);
+      await expect(keys.decryptDataKey(dk.keyId, dk.wrapped, context)).rejects.toBeInstanceOf(DataLossError);
     });
 
     it("refuses a tampered wrapped key (DATA_LOSS)", async () => {

@@ -2,7 +2,8 @@ import { BSON, MongoClient, type Db, type Document } from "mongodb";
 import { mongoUriFor } from "./services.js";
 
 // Reads the documents a MongoDB-backed test server wrote, bypassing the service,
-// so tests can check what storage really holds (erasure, purges).
+// so tests can check what storage really holds (erasure, purges), and overwrites
+// sealed fields the way someone with write access to the database could.
 
 /** The stored bytes of a secret's or a version's sealed value. */
 export interface RawSealed {
@@ -17,6 +18,10 @@ export interface RawDocuments {
   secretIdOf(tenant: string, name: string): Promise<string>;
   /** The `secret_versions` document `<secretId>:<version>`. */
   versionDoc(secretId: string, version: number): Promise<Document | null>;
+  /** Overwrites the copy of the current version's sealed value on the `secrets` document of (tenant, name). */
+  setCurrentSealed(tenant: string, name: string, sealed: Document): Promise<void>;
+  /** Overwrites the sealed value of the `secret_versions` document `<secretId>:<version>`. */
+  setVersionSealed(secretId: string, version: number, sealed: Document): Promise<void>;
   /** How many documents of one secret id each collection holds. */
   countsFor(secretId: string): Promise<{ secrets: number; versions: number; claims: number }>;
   /** Every document that mentions the secret id, serialised, to search for stray bytes. */
@@ -46,6 +51,14 @@ export async function openRawDocuments(db: string | undefined): Promise<RawDocum
       return String(doc.sid);
     },
     versionDoc: (secretId, version) => versions.findOne({ _id: `${secretId}:${version}` } as Document),
+    async setCurrentSealed(tenant, name, sealed) {
+      const { matchedCount } = await secrets.updateOne({ tenant, name }, { $set: { "current.sealed": sealed } });
+      if (matchedCount !== 1) throw new Error(`no secrets document for ${tenant}/${name}`);
+    },
+    async setVersionSealed(secretId, version, sealed) {
+      const { matchedCount } = await versions.updateOne({ _id: `${secretId}:${version}` } as Document, { $set: { sealed } });
+      if (matchedCount !== 1) throw new Error(`no secret_versions document ${secretId}:${version}`);
+    },
     async countsFor(secretId) {
       const [s, v, c] = await Promise.all([
         secrets.countDocuments({ sid: secretId }),
