@@ -1,7 +1,7 @@
 import { createPublicKey } from "node:crypto";
 import { createRemoteJWKSet, jwtVerify, errors as joseErrors, type JWTPayload, type JWTVerifyOptions } from "jose";
 import type { AuthConfig } from "../config/config.js";
-import type { Principal } from "../core/principal.js";
+import { isValidPrincipalId, type Principal } from "../core/principal.js";
 import { UnauthenticatedError } from "../errors.js";
 
 export interface TokenVerifier {
@@ -9,55 +9,103 @@ export interface TokenVerifier {
   verify(token: string): Promise<Principal>;
 }
 
-/** JWT verification with jose: a required algorithm allow-list, exp honoured, iss/aud checked when configured. */
+// Safe defaults for callers that leave the time policy out (loadConfig always sets it).
+const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
+const DEFAULT_CLOCK_SKEW_SECONDS = 60;
+
+interface TimePolicy {
+  /** 0 = unlimited. */
+  readonly maxLifetimeSeconds: number;
+  readonly skewSeconds: number;
+}
+
+/**
+ * JWT verification with jose: a required algorithm allow-list, `exp` required (unless dev mode),
+ * exp/nbf/iat checked within the clock skew, a bounded lifetime, iss/aud checked when configured,
+ * and `sub`/`developer_id` that must be plain principal ids. Every refusal is one line that never
+ * quotes the token.
+ */
 export async function createTokenVerifier(config: AuthConfig): Promise<TokenVerifier> {
-  const options = {
+  const policy: TimePolicy = {
+    maxLifetimeSeconds: config.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+    skewSeconds: config.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS,
+  };
+  const options: JWTVerifyOptions = {
     algorithms: [...config.algorithms],
+    clockTolerance: policy.skewSeconds,
+    requiredClaims: config.requireExpiry === false ? ["sub"] : ["sub", "exp"],
     ...(config.issuer ? { issuer: config.issuer } : {}),
     ...(config.audience ? { audience: config.audience } : {}),
   };
-  const check = await signatureCheck(config, options);
+  const check = await signatureCheck(config);
   return {
     async verify(token) {
+      // One instant for every time check of this token.
+      const now = new Date();
       let payload: JWTPayload;
       try {
-        payload = await check(token);
+        payload = await check(token, { ...options, currentDate: now });
       } catch (err) {
         throw new UnauthenticatedError(describe(err));
       }
+      checkTimes(payload, Math.floor(now.getTime() / 1000), policy);
       return principalFrom(payload);
     },
   };
 }
 
-type SignatureCheck = (token: string) => Promise<JWTPayload>;
+type SignatureCheck = (token: string, options: JWTVerifyOptions) => Promise<JWTPayload>;
 
-async function signatureCheck(config: AuthConfig, options: JWTVerifyOptions): Promise<SignatureCheck> {
+async function signatureCheck(config: AuthConfig): Promise<SignatureCheck> {
   if (config.hmacSecret) {
     const secret = new TextEncoder().encode(config.hmacSecret);
-    return async (token) => (await jwtVerify(token, secret, options)).payload;
+    return async (token, options) => (await jwtVerify(token, secret, options)).payload;
   }
   if (config.jwksUrl) {
     const jwks = createRemoteJWKSet(new URL(config.jwksUrl));
-    return async (token) => (await jwtVerify(token, jwks, options)).payload;
+    return async (token, options) => (await jwtVerify(token, jwks, options)).payload;
   }
   if (config.publicKeyPem) {
     const key = createPublicKey(config.publicKeyPem);
-    return async (token) => (await jwtVerify(token, key, options)).payload;
+    return async (token, options) => (await jwtVerify(token, key, options)).payload;
   }
   throw new Error("no token verification key configured");
 }
 
+/**
+ * What jose leaves out: an `iat` in the future (jose checks it only with maxTokenAge, which bounds
+ * the age, not the lifetime), and the lifetime `exp - iat`, or `exp - now` when there is no iat
+ * (then our clock is involved, so the skew is allowed). jose has already checked that exp, nbf
+ * and iat, when present, are numbers.
+ */
+function checkTimes(payload: JWTPayload, nowSeconds: number, policy: TimePolicy): void {
+  const { exp, iat } = payload;
+  if (iat !== undefined && iat > nowSeconds + policy.skewSeconds) throw new UnauthenticatedError('token claim "iat" lies in the future');
+  if (exp === undefined || policy.maxLifetimeSeconds === 0) return;
+  const lifetime = iat !== undefined ? exp - iat : exp - nowSeconds - policy.skewSeconds;
+  if (lifetime > policy.maxLifetimeSeconds) throw new UnauthenticatedError("token lifetime exceeds the allowed maximum");
+}
+
+/** The tenant is developer_id when present, else sub; both must be plain principal ids, never a silent fallback. */
 export function principalFrom(payload: JWTPayload): Principal {
   const subject = payload.sub;
-  const developer = typeof payload.developer_id === "string" && payload.developer_id !== "" ? payload.developer_id : subject;
-  if (!subject || !developer) throw new UnauthenticatedError("token has no subject");
+  if (!isValidPrincipalId(subject)) throw new UnauthenticatedError('token claim "sub" is not a valid principal');
+  if (!Object.hasOwn(payload, "developer_id")) return { tenant: subject, subject };
+  const developer = payload.developer_id;
+  if (!isValidPrincipalId(developer)) throw new UnauthenticatedError('token claim "developer_id" is not a valid principal');
   return { tenant: developer, subject };
 }
 
+/** One line, from jose's error class and the claim name (a fixed set), never from the token. */
 function describe(err: unknown): string {
   if (err instanceof joseErrors.JWTExpired) return "token expired";
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `token claim "${err.claim}" is not accepted`;
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    const claim = err.claim;
+    if (err.reason === "missing") return `token has no "${claim}" claim`;
+    if (err.reason === "invalid") return `token claim "${claim}" must be a number`;
+    if (claim === "nbf") return 'token is not valid yet (claim "nbf")';
+    return `token claim "${claim}" is not accepted`;
+  }
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return "token algorithm is not allowed";
   return "invalid token";
 }

@@ -38,6 +38,8 @@ const envSchema = z.object({
   AUTH_ISSUER: optionalString,
   AUTH_AUDIENCE: optionalString,
   AUTH_ALGORITHMS: optionalString,
+  AUTH_MAX_TOKEN_LIFETIME: durationSeconds().default(24 * 60 * 60),
+  AUTH_CLOCK_SKEW: durationSeconds().refine((s) => s <= MAX_CLOCK_SKEW_SECONDS, "must be at most 1h").default(60),
 
   REDIS_URL: optionalString,
 });
@@ -67,11 +69,22 @@ export interface AuthConfig {
   readonly audience?: string;
   /** Allowed JWS algorithms; required, never inferred from the token. */
   readonly algorithms: readonly string[];
+  /** Refuse tokens without `exp` (default true; false only in dev mode). */
+  readonly requireExpiry?: boolean;
+  /** Longest accepted `exp - iat` (or `exp - now` without iat), in seconds; 0 = unlimited. Default 24 h. */
+  readonly maxTokenLifetimeSeconds?: number;
+  /** Tolerance for exp, nbf and iat against our clock, in seconds. Default 60. */
+  readonly clockSkewSeconds?: number;
+}
+
+export interface LoadOptions {
+  /** Embedded dev mode (`--dev`): tokens without exp are accepted. */
+  readonly dev?: boolean;
 }
 
 export class ConfigError extends Error {}
 
-export function loadConfig(env: NodeJS.ProcessEnv): Config {
+export function loadConfig(env: NodeJS.ProcessEnv, options: LoadOptions = {}): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
@@ -88,7 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     ...tlsConfig(e),
     store: storeConfig(e),
     keys: keysConfig(e),
-    auth: authConfig(e),
+    auth: authConfig(e, options),
   };
 }
 
@@ -143,7 +156,7 @@ export function parseMasterKeys(variable: string, text: string): Map<string, Buf
   return keys;
 }
 
-function authConfig(e: Env): AuthConfig {
+function authConfig(e: Env, options: LoadOptions): AuthConfig {
   const publicKeyPem = e.AUTH_PUBLIC_KEY ?? (e.AUTH_PUBLIC_KEY_FILE ? readConfigFile("AUTH_PUBLIC_KEY_FILE", e.AUTH_PUBLIC_KEY_FILE).toString("utf8") : undefined);
   const sources = [e.AUTH_JWT_SECRET, e.AUTH_JWKS_URL, publicKeyPem].filter(Boolean).length;
   if (sources === 0) throw new ConfigError("AUTH_JWT_SECRET, AUTH_JWKS_URL or AUTH_PUBLIC_KEY(_FILE) is required");
@@ -163,7 +176,25 @@ function authConfig(e: Env): AuthConfig {
     ...(publicKeyPem ? { publicKeyPem } : {}),
     ...(e.AUTH_ISSUER ? { issuer: e.AUTH_ISSUER } : {}),
     ...(e.AUTH_AUDIENCE ? { audience: e.AUTH_AUDIENCE } : {}),
+    requireExpiry: !options.dev,
+    maxTokenLifetimeSeconds: e.AUTH_MAX_TOKEN_LIFETIME,
+    clockSkewSeconds: e.AUTH_CLOCK_SKEW,
   };
+}
+
+const MAX_CLOCK_SKEW_SECONDS = 60 * 60;
+const DURATION_UNIT_SECONDS = { s: 1, m: 60, h: 60 * 60, d: 24 * 60 * 60 } as const;
+
+/** A duration in seconds: a bare number of seconds ("3600") or a number with s, m, h or d ("90m", "24h"). */
+function durationSeconds() {
+  return z
+    .string()
+    .trim()
+    .regex(/^\d{1,9}[smhd]?$/, "must be a duration: seconds (3600) or a number with s, m, h or d (90m, 24h)")
+    .transform((text) => {
+      const unit = /[smhd]$/.test(text) ? (text.slice(-1) as keyof typeof DURATION_UNIT_SECONDS) : "s";
+      return Number.parseInt(text, 10) * DURATION_UNIT_SECONDS[unit];
+    });
 }
 
 function readConfigFile(variable: string, path: string): Buffer {

@@ -4,7 +4,7 @@ import type { SecretRecord, VersionRecord, VersionState } from "../ports/secret-
 import { createSecret, type CreateSecretInput } from "./create-secret.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "./limits.js";
 import { decodePageToken, encodePageToken, pageSize, queryDigest } from "./page-token.js";
-import type { Principal } from "./principal.js";
+import { validatePrincipal, type Principal } from "./principal.js";
 import { batchGetSecretValues, getSecretValue, type BatchResult, type SecretValue } from "./reads.js";
 import { decodeRecords, encodeRecords, sameStoredValue } from "./replay.js";
 import { withRequestId, type ReplayCodec } from "./request-ids.js";
@@ -68,7 +68,7 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
 
   const etagOf = (etag: string) => (etag ? { expectedEtag: etag } : {});
 
-  return {
+  return withValidPrincipal({
     createSecret: (p, input) => createSecret(deps, p, input),
 
     getSecret: requireLive,
@@ -182,7 +182,25 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
       });
       return result.secret;
     },
-  };
+  });
+}
+
+type Operation = (p: Principal, ...args: never[]) => Promise<unknown>;
+
+/**
+ * Every operation refuses an invalid principal before it does anything: the tenant scopes
+ * every store query, so it must be a plain principal id (see principal.ts), whatever the caller.
+ */
+function withValidPrincipal(service: SecretsService): SecretsService {
+  const operations = Object.entries(service as unknown as Record<string, Operation>);
+  const checked = operations.map(([name, op]): [string, Operation] => [
+    name,
+    async (p, ...args) => {
+      validatePrincipal(p);
+      return op(p, ...args);
+    },
+  ]);
+  return Object.fromEntries(checked) as unknown as SecretsService;
 }
 
 function withoutSealed(v: VersionRecord): VersionRecord {

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { AlreadyExistsError } from "../../src/errors.js";
-import type { SecretRecord, SecretStore, VersionRecord } from "../../src/ports/secret-store.js";
+import { AlreadyExistsError, InvalidArgumentError } from "../../src/errors.js";
+import type { RevisionClaim, SecretRecord, SecretStore, VersionRecord } from "../../src/ports/secret-store.js";
 import type { StoreFixture } from "../helpers/adapters.js";
 
 // One exercise suite for every SecretStore implementation.
@@ -48,6 +48,128 @@ export function versionRecord(secretId: string, version: number, overrides: Part
       tag: bytes(16),
     },
     ...overrides,
+  };
+}
+
+/** What a caller could pass instead of a string, number or date: an array, and a query operator. */
+const injections = (valid: unknown): unknown[] => [[valid], { $ne: null }];
+
+/** One call of a store method with a bad value in one argument, and the argument the error must name. */
+type ArgumentCase = [argument: string, call: (bad: never) => Promise<unknown>];
+
+/** Every SecretStore method (the compiler checks none is left out), each argument in turn. */
+function argumentCases(store: SecretStore, seeded: { secret: SecretRecord; version: VersionRecord; claim: RevisionClaim }): Record<Exclude<keyof SecretStore, "close">, ArgumentCase[]> {
+  const { secret, version, claim } = seeded;
+  const id = secret.id;
+  const patch = { revision: 9, updateTime: t0, updatedBy: "mallory", etag: "e9", description: "overwritten" };
+  const query = { tenant: secret.tenant, namePrefix: "", metadataFilter: {}, limit: 100, showDeleted: true, now: t0 };
+  return {
+    insertSecret: [
+      ["secret.tenant", (bad) => store.insertSecret({ ...secretRecord(), tenant: bad })],
+      ["secret.name", (bad) => store.insertSecret({ ...secretRecord(), name: bad })],
+      ["secret.id", (bad) => store.insertSecret({ ...secretRecord({ name: "planted" }), id: bad })],
+    ],
+    findSecret: [
+      ["tenant", (bad) => store.findSecret(bad, secret.name)],
+      ["name", (bad) => store.findSecret(secret.tenant, bad)],
+    ],
+    findSecrets: [
+      ["tenant", (bad) => store.findSecrets(bad, [secret.name])],
+      ["names", (bad) => store.findSecrets(secret.tenant, [bad])],
+      ["names", (bad) => store.findSecrets(secret.tenant, { $in: [bad] } as never)],
+    ],
+    listSecrets: [
+      ["tenant", (bad) => store.listSecrets({ ...query, tenant: bad })],
+      ["namePrefix", (bad) => store.listSecrets({ ...query, namePrefix: bad })],
+      ["afterName", (bad) => store.listSecrets({ ...query, afterName: bad })],
+      ["metadataFilter", (bad) => store.listSecrets({ ...query, metadataFilter: { env: bad } })],
+      ["limit", (bad) => store.listSecrets({ ...query, limit: bad })],
+      ["now", (bad) => store.listSecrets({ ...query, now: bad })],
+    ],
+    updateSecret: [
+      ["secret.tenant", (bad) => store.updateSecret({ ...secret, tenant: bad }, secret.revision, patch)],
+      ["secret.name", (bad) => store.updateSecret({ ...secret, name: bad }, secret.revision, patch)],
+      ["secret.id", (bad) => store.updateSecret({ ...secret, id: bad }, secret.revision, patch)],
+      ["expectedRevision", (bad) => store.updateSecret(secret, bad, patch)],
+      ["patch.revision", (bad) => store.updateSecret(secret, secret.revision, { ...patch, revision: bad })],
+    ],
+    claimRevision: [
+      ["claim.secretId", (bad) => store.claimRevision({ ...claim, revision: 7, secretId: bad })],
+      ["claim.tenant", (bad) => store.claimRevision({ ...claim, revision: 7, tenant: bad })],
+      ["claim.name", (bad) => store.claimRevision({ ...claim, revision: 7, name: bad })],
+      ["claim.revision", (bad) => store.claimRevision({ ...claim, revision: bad })],
+      ["claim.writeId", (bad) => store.claimRevision({ ...claim, revision: 7, writeId: bad })],
+    ],
+    findClaim: [
+      ["secretId", (bad) => store.findClaim(bad, claim.revision)],
+      ["revision", (bad) => store.findClaim(id, bad)],
+    ],
+    releaseClaim: [
+      ["secretId", (bad) => store.releaseClaim(bad, claim.revision, claim.writeId)],
+      ["revision", (bad) => store.releaseClaim(id, bad, claim.writeId)],
+      ["writeId", (bad) => store.releaseClaim(id, claim.revision, bad)],
+    ],
+    insertVersion: [
+      ["version.secretId", (bad) => store.insertVersion({ ...versionRecord(id, 7), secretId: bad })],
+      ["version.version", (bad) => store.insertVersion({ ...versionRecord(id, 7), version: bad })],
+      ["version.writeId", (bad) => store.insertVersion({ ...versionRecord(id, 7), writeId: bad })],
+    ],
+    findVersion: [
+      ["secretId", (bad) => store.findVersion(bad, 1)],
+      ["version", (bad) => store.findVersion(id, bad)],
+    ],
+    listVersions: [
+      ["secretId", (bad) => store.listVersions(bad, 10, 10)],
+      ["atMost", (bad) => store.listVersions(id, bad, 10)],
+      ["limit", (bad) => store.listVersions(id, 10, bad)],
+    ],
+    newestEnabledVersion: [
+      ["secretId", (bad) => store.newestEnabledVersion(bad, 10)],
+      ["atMost", (bad) => store.newestEnabledVersion(id, bad)],
+    ],
+    oldestLiveVersions: [
+      ["secretId", (bad) => store.oldestLiveVersions(bad, 10, 10)],
+      ["atMost", (bad) => store.oldestLiveVersions(id, bad, 10)],
+      ["limit", (bad) => store.oldestLiveVersions(id, 10, bad)],
+    ],
+    countLiveVersions: [
+      ["secretId", (bad) => store.countLiveVersions(bad, 10)],
+      ["atMost", (bad) => store.countLiveVersions(id, bad)],
+    ],
+    setVersionState: [
+      ["secretId", (bad) => store.setVersionState(bad, 1, "destroyed", 8, t0)],
+      ["version", (bad) => store.setVersionState(id, bad, "destroyed", 8, t0)],
+      ["state", (bad) => store.setVersionState(id, 1, bad, 8, t0)],
+      ["revision", (bad) => store.setVersionState(id, 1, "destroyed", bad, t0)],
+      ["at", (bad) => store.setVersionState(id, 1, "destroyed", 8, bad)],
+    ],
+    undoVersionState: [
+      ["secretId", (bad) => store.undoVersionState(bad, 1, 1)],
+      ["version", (bad) => store.undoVersionState(id, bad, 1)],
+      ["revision", (bad) => store.undoVersionState(id, 1, bad)],
+    ],
+    eraseDestroyedVersions: [
+      ["secretId", (bad) => store.eraseDestroyedVersions(bad, 100)],
+      ["committedRevision", (bad) => store.eraseDestroyedVersions(id, bad)],
+    ],
+    removeVersion: [
+      ["secretId", (bad) => store.removeVersion(bad, version.version, version.writeId)],
+      ["version", (bad) => store.removeVersion(id, bad, version.writeId)],
+      ["writeId", (bad) => store.removeVersion(id, version.version, bad)],
+    ],
+    findClaimsOlderThan: [
+      ["before", (bad) => store.findClaimsOlderThan(bad, 10)],
+      ["limit", (bad) => store.findClaimsOlderThan(new Date(), bad)],
+    ],
+    findDue: [
+      ["now", (bad) => store.findDue(bad, 10)],
+      ["limit", (bad) => store.findDue(new Date(), bad)],
+    ],
+    purgeSecret: [
+      ["secret.tenant", (bad) => store.purgeSecret({ ...secret, tenant: bad })],
+      ["secret.name", (bad) => store.purgeSecret({ ...secret, name: bad })],
+      ["secret.id", (bad) => store.purgeSecret({ ...secret, id: bad })],
+    ],
   };
 }
 
@@ -274,6 +396,61 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
       expect(await store.findSecret("dev_a", "kept")).toBeDefined();
       expect(await store.findVersion(kept.id, 1)).toBeDefined();
       await expect(store.insertSecret(secretRecord({ name: "due" }))).resolves.toBeUndefined();
+    });
+
+    it("refuses an array or an object for any argument of every method with InvalidArgumentError, running no query", async () => {
+      // Two tenants' data, which no refused call may read, change or remove.
+      const seeded = await Promise.all(
+        ["dev_a", "dev_b"].map(async (tenant) => {
+          const secret = secretRecord({ tenant, metadata: { env: "prod" } });
+          const version = versionRecord(secret.id, 1);
+          const claim = { secretId: secret.id, revision: 2, writeId: `w_${tenant}`, createTime: t0, subject: "alice", tenant, name: secret.name };
+          await store.insertSecret(secret);
+          await store.insertVersion(version);
+          await store.claimRevision(claim);
+          return { secret, version, claim };
+        }),
+      );
+      const [mine, theirs] = seeded as [(typeof seeded)[0], (typeof seeded)[0]];
+      // What each argument would normally hold; the array wraps the other tenant's value.
+      const usual: Record<string, unknown> = {
+        tenant: theirs.secret.tenant,
+        name: theirs.secret.name,
+        names: theirs.secret.name,
+        id: theirs.secret.id,
+        secretId: theirs.secret.id,
+        writeId: theirs.claim.writeId,
+        namePrefix: "",
+        afterName: "",
+        metadataFilter: "prod",
+        state: "destroyed",
+        ...Object.fromEntries(["limit", "revision", "expectedRevision", "committedRevision", "version", "atMost"].map((a) => [a, 1])),
+        ...Object.fromEntries(["now", "at", "before"].map((a) => [a, t0])),
+      };
+      const cases = Object.entries(argumentCases(store, mine));
+      expect(cases).toHaveLength(21);
+      for (const [method, calls] of cases) {
+        for (const [argument, call] of calls) {
+          const plain = argument.split(".").at(-1)!;
+          expect(Object.hasOwn(usual, plain), plain).toBe(true);
+          for (const bad of injections(usual[plain])) {
+            const label = `${method}(${argument} = ${JSON.stringify(bad)})`;
+            const err = await call(bad as never).then(
+              (result) => new Error(`${label} ran and returned ${JSON.stringify(result)}`),
+              (e: unknown) => e,
+            );
+            expect(err, label).toBeInstanceOf(InvalidArgumentError);
+            expect((err as InvalidArgumentError).field, label).toBe(argument);
+          }
+        }
+      }
+      for (const { secret, version, claim } of seeded) {
+        expect(await store.findSecret(secret.tenant, secret.name)).toEqual(secret);
+        expect(await store.findVersion(secret.id, 1)).toEqual(version);
+        expect(await store.findClaim(secret.id, 2)).toEqual(claim);
+        const listed = await store.listSecrets({ tenant: secret.tenant, namePrefix: "", metadataFilter: {}, limit: 10, showDeleted: true, now: t0 });
+        expect(listed.map((s) => [s.tenant, s.name])).toEqual([[secret.tenant, secret.name]]);
+      }
     });
 
     it("round-trips a claim's intent (metadata keys with dots included)", async () => {

@@ -140,6 +140,112 @@ describe("authentication", () => {
     expect(err.rawMessage).not.toContain(expired);
   });
 
+  describe("claims that are not plain principal ids", () => {
+    // Validly signed tokens whose sub or developer_id would act as another tenant or as a query operator.
+    const cases: [label: string, claims: Record<string, unknown>, claim: "sub" | "developer_id"][] = [
+      ['sub ["tenant_a"]', { sub: ["tenant_a"] }, "sub"],
+      ['sub {"$ne": null}', { sub: { $ne: null } }, "sub"],
+      ['developer_id {"$ne": null}', { sub: "mallory", developer_id: { $ne: null } }, "developer_id"],
+      ['developer_id ["x"]', { sub: "mallory", developer_id: ["x"] }, "developer_id"],
+      ['developer_id ["tenant_a"]', { sub: "mallory", developer_id: ["tenant_a"] }, "developer_id"],
+      ["empty sub", { sub: "" }, "sub"],
+      ["sub of 129 characters", { sub: "a".repeat(129) }, "sub"],
+      ["sub with a space", { sub: "tenant a" }, "sub"],
+      ['sub with a "/"', { sub: "tenant_a/x" }, "sub"],
+    ];
+    const oddTokens: [label: string, token: string, reason: string][] = [];
+
+    beforeAll(async () => {
+      // Two tenants' secrets that no such token may see.
+      for (const tenant of ["tenant_a", "tenant_b"]) {
+        const client = clientWithHeader(server.baseUrl, `Bearer ${await server.token(tenant, tenant)}`);
+        await client.createSecret({ name: "seeded", value: `value of ${tenant}` });
+      }
+      for (const [label, claims, claim] of cases) {
+        const token = await new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuedAt().setExpirationTime("1h").sign(encode(server.jwtSecret));
+        oddTokens.push([label, token, `token claim "${claim}" is not a valid principal`]);
+      }
+      usedTokens.push(...oddTokens.map(([, t]) => t));
+    });
+
+    it("answer UNAUTHENTICATED with a one-line reason over connect's gRPC transport, listing nothing", async () => {
+      for (const [label, token, reason] of oddTokens) {
+        const client = clientWithHeader(server.baseUrl, `Bearer ${token}`);
+        const calls = [
+          () => client.listSecrets({}),
+          () => client.listSecrets({ showDeleted: true }),
+          () => client.getSecretValue({ name: "seeded" }),
+          () => client.batchGetSecretValues({ names: ["seeded"] }),
+          () => client.createSecret({ name: "planted", value: "x" }),
+        ];
+        for (const call of calls) {
+          const err = await connectErrorOf(call());
+          expect(err.code, label).toBe(Code.Unauthenticated);
+          expect(err.rawMessage, label).toBe(reason);
+        }
+      }
+      // Both tenants' secrets are as they were, each visible only to its owner.
+      for (const tenant of ["tenant_a", "tenant_b"]) {
+        const client = clientWithHeader(server.baseUrl, `Bearer ${await server.token(tenant, tenant)}`);
+        const listed = await client.listSecrets({ showDeleted: true });
+        expect(listed.secrets.map((s) => s.name)).toEqual(["seeded"]);
+        expect((await client.getSecretValue({ name: "seeded" })).value).toBe(`value of ${tenant}`);
+      }
+    });
+
+    it("answer HTTP 401 with the same reason over Connect JSON, listing nothing", async () => {
+      for (const [label, token, reason] of oddTokens) {
+        for (const [method, body] of [["ListSecrets", {}], ["ListSecrets", { showDeleted: true }], ["GetSecretValue", { name: "seeded" }]] as const) {
+          const res = await jsonCall(server.baseUrl, method, body, `Bearer ${token}`);
+          expect(res.status, label).toBe(401);
+          expect(res.json, label).toEqual({ code: "unauthenticated", message: reason });
+        }
+      }
+    });
+  });
+
+  describe("token times", () => {
+    const sign = (claims: Record<string, unknown>) => new SignJWT({ developer_id: "dev-victim", sub: "victim", ...claims }).setProtectedHeader({ alg: "HS256" }).sign(encode(server.jwtSecret));
+    const refusals: [label: string, claims: () => Record<string, unknown>, reason: string][] = [
+      ["no exp", () => ({ iat: now() }), 'token has no "exp" claim'],
+      ["no exp and no iat", () => ({}), 'token has no "exp" claim'],
+      ["iat 10 minutes in the future", () => ({ iat: now() + 600, exp: now() + 3600 }), 'token claim "iat" lies in the future'],
+      ["nbf 10 minutes in the future", () => ({ iat: now(), nbf: now() + 600, exp: now() + 3600 }), 'token is not valid yet (claim "nbf")'],
+      ["exp - iat of 25 h (over the 24 h maximum)", () => ({ iat: now(), exp: now() + 25 * 3600 }), "token lifetime exceeds the allowed maximum"],
+      ["iat 30 h ago, exp in an hour", () => ({ iat: now() - 30 * 3600, exp: now() + 3600 }), "token lifetime exceeds the allowed maximum"],
+      ["no iat, exp in 25 h", () => ({ exp: now() + 25 * 3600 }), "token lifetime exceeds the allowed maximum"],
+      ["exp as a string", () => ({ iat: now(), exp: String(now() + 3600) }), 'token claim "exp" must be a number'],
+      ["iat as an object", () => ({ iat: { $gt: 0 }, exp: now() + 3600 }), 'token claim "iat" must be a number'],
+      ["nbf as an array", () => ({ iat: now(), nbf: [now()], exp: now() + 3600 }), 'token claim "nbf" must be a number'],
+    ];
+
+    it("refuses each with UNAUTHENTICATED and a one-line reason that never holds the token, on gRPC and Connect JSON; a normal 1 h token works", async () => {
+      for (const [label, claims, reason] of refusals) {
+        const token = await sign(claims());
+        usedTokens.push(token);
+        const err = await connectErrorOf(clientWithHeader(server.baseUrl, `Bearer ${token}`).getSecretValue({ name: "guarded" }));
+        expect(err.code, label).toBe(Code.Unauthenticated);
+        expect(err.rawMessage, label).toBe(reason);
+        const res = await jsonCall(server.baseUrl, "ListSecrets", {}, `Bearer ${token}`);
+        expect(res.status, label).toBe(401);
+        expect(res.json, label).toEqual({ code: "unauthenticated", message: reason });
+        for (const text of [err.rawMessage, JSON.stringify(res.json)]) {
+          expect(text, label).not.toContain(token.split(".")[1]);
+          expect(text, label).not.toContain(token.split(".")[2]);
+        }
+      }
+      // The control: normal one-hour tokens, with iat and without, work on both protocols.
+      for (const claims of [{ iat: now(), exp: now() + 3600 }, { exp: now() + 3600 }, { iat: now(), nbf: now(), exp: now() + 3600 }]) {
+        const token = await sign(claims);
+        usedTokens.push(token);
+        expect((await clientWithHeader(server.baseUrl, `Bearer ${token}`).getSecretValue({ name: "guarded" })).value).toBe("crown jewels");
+        const res = await jsonCall(server.baseUrl, "GetSecretValue", { name: "guarded" }, `Bearer ${token}`);
+        expect(res.status).toBe(200);
+        expect(res.json.value).toBe("crown jewels");
+      }
+    });
+  });
+
   it("nothing was created or changed by the rejected calls, and no token reached the log", async () => {
     const token = await server.token("dev-victim", "victim");
     const client = clientWithHeader(server.baseUrl, `Bearer ${token}`);

@@ -38,8 +38,47 @@ describe("loadConfig", () => {
     ["AUTH_ALGORITHMS", { AUTH_ALGORITHMS: "RS256" }],
     ["TLS_KEY_FILE", { TLS_CERT_FILE: "/tmp/cert.pem" }],
     ["STORE", { STORE: "postgres" }],
+    ["AUTH_MAX_TOKEN_LIFETIME", { AUTH_MAX_TOKEN_LIFETIME: "soon" }],
+    ["AUTH_MAX_TOKEN_LIFETIME", { AUTH_MAX_TOKEN_LIFETIME: "-1" }],
+    ["AUTH_MAX_TOKEN_LIFETIME", { AUTH_MAX_TOKEN_LIFETIME: "1.5h" }],
+    ["AUTH_MAX_TOKEN_LIFETIME", { AUTH_MAX_TOKEN_LIFETIME: "2w" }],
+    ["AUTH_MAX_TOKEN_LIFETIME", { AUTH_MAX_TOKEN_LIFETIME: "h" }],
+    ["AUTH_MAX_TOKEN_LIFETIME", { AUTH_MAX_TOKEN_LIFETIME: "" }],
+    ["AUTH_CLOCK_SKEW", { AUTH_CLOCK_SKEW: "a minute" }],
+    ["AUTH_CLOCK_SKEW", { AUTH_CLOCK_SKEW: "2h" }],
   ])("rejects a bad %s, naming it", (variable, overrides) => {
     expect(() => loadConfig({ ...base, ...overrides })).toThrow(ConfigError);
     expect(() => loadConfig({ ...base, ...overrides })).toThrow(variable);
+  });
+
+  it("requires exp and bounds token lifetime (24 h) and clock skew (60 s) by default; dev mode accepts tokens without exp", () => {
+    expect(loadConfig(base).auth).toMatchObject({ requireExpiry: true, maxTokenLifetimeSeconds: 86_400, clockSkewSeconds: 60 });
+    expect(loadConfig(base, { dev: false }).auth.requireExpiry).toBe(true);
+    expect(loadConfig(base, { dev: true }).auth).toMatchObject({ requireExpiry: false, maxTokenLifetimeSeconds: 86_400, clockSkewSeconds: 60 });
+  });
+
+  it.each([
+    ["3600", 3600],
+    ["3600s", 3600],
+    ["90m", 5400],
+    ["24h", 86_400],
+    [" 12h ", 43_200],
+    ["7d", 604_800],
+    ["0", 0],
+  ])("reads AUTH_MAX_TOKEN_LIFETIME=%j as %d seconds (0 = unlimited)", (text, seconds) => {
+    expect(loadConfig({ ...base, AUTH_MAX_TOKEN_LIFETIME: text }).auth.maxTokenLifetimeSeconds).toBe(seconds);
+  });
+
+  it("reads AUTH_CLOCK_SKEW as a duration of at most 1 h", () => {
+    expect(loadConfig({ ...base, AUTH_CLOCK_SKEW: "0" }).auth.clockSkewSeconds).toBe(0);
+    expect(loadConfig({ ...base, AUTH_CLOCK_SKEW: "5m" }).auth.clockSkewSeconds).toBe(300);
+    expect(loadConfig({ ...base, AUTH_CLOCK_SKEW: "1h" }).auth.clockSkewSeconds).toBe(3600);
+    expect(() => loadConfig({ ...base, AUTH_CLOCK_SKEW: "3601" })).toThrow(/AUTH_CLOCK_SKEW: must be at most 1h/);
+  });
+
+  it("says what a duration looks like", () => {
+    expect(() => loadConfig({ ...base, AUTH_MAX_TOKEN_LIFETIME: "one day" })).toThrow(
+      /AUTH_MAX_TOKEN_LIFETIME: must be a duration: seconds \(3600\) or a number with s, m, h or d \(90m, 24h\)/,
+    );
   });
 });

@@ -11,6 +11,19 @@ import type {
   VersionRecord,
   VersionState,
 } from "../../ports/secret-store.js";
+import {
+  checkClaim,
+  checkDate,
+  checkInteger,
+  checkListQuery,
+  checkSecretPatch,
+  checkSecretRecord,
+  checkSecretRef,
+  checkString,
+  checkStrings,
+  checkVersionRecord,
+  checkVersionState,
+} from "../store-arguments.js";
 
 /** A full in-memory SecretStore for dev mode and unit tests. Data lives only in the process. */
 export class MemorySecretStore implements SecretStore {
@@ -20,6 +33,7 @@ export class MemorySecretStore implements SecretStore {
   private readonly claims = new Map<string, RevisionClaim>(); // secretId:revision
 
   async insertSecret(secret: SecretRecord): Promise<void> {
+    checkSecretRecord(secret);
     const key = nameKey(secret.tenant, secret.name);
     if (this.byName.has(key)) throw new AlreadyExistsError(`secret "${secret.name}" already exists`);
     this.byName.set(key, secret.id);
@@ -27,17 +41,22 @@ export class MemorySecretStore implements SecretStore {
   }
 
   async findSecret(tenant: string, name: string): Promise<SecretRecord | undefined> {
+    checkString("tenant", tenant);
+    checkString("name", name);
     const id = this.byName.get(nameKey(tenant, name));
     const found = id === undefined ? undefined : this.secrets.get(id);
     return found && copy(found);
   }
 
   async findSecrets(tenant: string, names: readonly string[]): Promise<SecretRecord[]> {
+    checkString("tenant", tenant);
+    checkStrings("names", names);
     const found = await Promise.all(names.map((n) => this.findSecret(tenant, n)));
     return found.filter((s): s is SecretRecord => s !== undefined);
   }
 
   async listSecrets(query: ListQuery): Promise<SecretRecord[]> {
+    checkListQuery(query);
     return [...this.secrets.values()]
       .filter((s) => matchesListQuery(s, query))
       .sort((a, b) => compareNames(a.name, b.name))
@@ -46,6 +65,9 @@ export class MemorySecretStore implements SecretStore {
   }
 
   async updateSecret(ref: SecretRef, expectedRevision: number, patch: SecretPatch): Promise<SecretRecord | undefined> {
+    checkSecretRef("secret", ref);
+    checkInteger("expectedRevision", expectedRevision);
+    checkSecretPatch(patch);
     const id = ref.id;
     const current = this.secrets.get(id);
     if (!current || current.revision !== expectedRevision) return undefined;
@@ -55,6 +77,7 @@ export class MemorySecretStore implements SecretStore {
   }
 
   async claimRevision(claim: RevisionClaim): Promise<boolean> {
+    checkClaim(claim);
     const key = `${claim.secretId}:${claim.revision}`;
     if (this.claims.has(key)) return false;
     this.claims.set(key, copy(claim));
@@ -62,16 +85,22 @@ export class MemorySecretStore implements SecretStore {
   }
 
   async findClaim(secretId: string, revision: number): Promise<RevisionClaim | undefined> {
+    checkString("secretId", secretId);
+    checkInteger("revision", revision);
     const found = this.claims.get(`${secretId}:${revision}`);
     return found && copy(found);
   }
 
   async releaseClaim(secretId: string, revision: number, writeId: string): Promise<void> {
+    checkString("secretId", secretId);
+    checkInteger("revision", revision);
+    checkString("writeId", writeId);
     const key = `${secretId}:${revision}`;
     if (this.claims.get(key)?.writeId === writeId) this.claims.delete(key);
   }
 
   async insertVersion(version: VersionRecord): Promise<boolean> {
+    checkVersionRecord(version);
     const versions = this.versionsOf(version.secretId);
     if (versions.has(version.version)) return false;
     versions.set(version.version, copy(version));
@@ -79,11 +108,16 @@ export class MemorySecretStore implements SecretStore {
   }
 
   async findVersion(secretId: string, version: number): Promise<VersionRecord | undefined> {
+    checkString("secretId", secretId);
+    checkInteger("version", version);
     const found = this.versions.get(secretId)?.get(version);
     return found && copy(found);
   }
 
   async listVersions(secretId: string, atMost: number, limit: number): Promise<VersionRecord[]> {
+    checkString("secretId", secretId);
+    checkInteger("atMost", atMost);
+    checkInteger("limit", limit);
     return this.sorted(secretId, atMost)
       .reverse()
       .slice(0, limit)
@@ -91,11 +125,16 @@ export class MemorySecretStore implements SecretStore {
   }
 
   async newestEnabledVersion(secretId: string, atMost: number): Promise<VersionRecord | undefined> {
+    checkString("secretId", secretId);
+    checkInteger("atMost", atMost);
     const found = this.sorted(secretId, atMost).reverse().find((v) => v.state === "enabled");
     return found && copy(found);
   }
 
   async oldestLiveVersions(secretId: string, atMost: number, limit: number): Promise<number[]> {
+    checkString("secretId", secretId);
+    checkInteger("atMost", atMost);
+    checkInteger("limit", limit);
     return this.sorted(secretId, atMost)
       .filter((v) => v.state !== "destroyed")
       .slice(0, limit)
@@ -103,10 +142,17 @@ export class MemorySecretStore implements SecretStore {
   }
 
   async countLiveVersions(secretId: string, atMost: number): Promise<number> {
+    checkString("secretId", secretId);
+    checkInteger("atMost", atMost);
     return this.sorted(secretId, atMost).filter((v) => v.state !== "destroyed").length;
   }
 
   async setVersionState(secretId: string, version: number, state: VersionState, revision: number, at: Date): Promise<void> {
+    checkString("secretId", secretId);
+    checkInteger("version", version);
+    checkVersionState("state", state);
+    checkInteger("revision", revision);
+    checkDate("at", at);
     const versions = this.versions.get(secretId);
     const current = versions?.get(version);
     if (!versions || !current || current.stateRevision === revision) return; // idempotent for one revision
@@ -120,6 +166,9 @@ export class MemorySecretStore implements SecretStore {
   }
 
   async undoVersionState(secretId: string, version: number, revision: number): Promise<void> {
+    checkString("secretId", secretId);
+    checkInteger("version", version);
+    checkInteger("revision", revision);
     const versions = this.versions.get(secretId);
     const current = versions?.get(version);
     if (!versions || !current || current.stateRevision !== revision || !current.previousState) return;
@@ -129,6 +178,8 @@ export class MemorySecretStore implements SecretStore {
   }
 
   async eraseDestroyedVersions(secretId: string, committedRevision: number): Promise<void> {
+    checkString("secretId", secretId);
+    checkInteger("committedRevision", committedRevision);
     const versions = this.versions.get(secretId);
     for (const [n, v] of versions ?? []) {
       if (v.state === "destroyed" && v.sealed && (v.stateRevision ?? 0) <= committedRevision) {
@@ -139,20 +190,28 @@ export class MemorySecretStore implements SecretStore {
   }
 
   async findClaimsOlderThan(before: Date, limit: number): Promise<RevisionClaim[]> {
+    checkDate("before", before);
+    checkInteger("limit", limit);
     return [...this.claims.values()].filter((c) => c.createTime < before).slice(0, limit).map(copy);
   }
 
   async removeVersion(secretId: string, version: number, writeId: string): Promise<boolean> {
+    checkString("secretId", secretId);
+    checkInteger("version", version);
+    checkString("writeId", writeId);
     const versions = this.versions.get(secretId);
     if (versions?.get(version)?.writeId !== writeId) return false;
     return versions.delete(version);
   }
 
   async findDue(now: Date, limit: number): Promise<SecretRecord[]> {
+    checkDate("now", now);
+    checkInteger("limit", limit);
     return [...this.secrets.values()].filter((s) => isDue(s, now)).slice(0, limit).map(copy);
   }
 
   async purgeSecret(ref: SecretRef): Promise<void> {
+    checkSecretRef("secret", ref);
     const secretId = ref.id;
     this.versions.delete(secretId);
     for (const key of [...this.claims.keys()]) if (key.startsWith(`${secretId}:`)) this.claims.delete(key);

@@ -27,6 +27,19 @@ import {
   type VersionDoc,
 } from "./documents.js";
 import { guard, insertUnique, isDuplicateKey, unavailable } from "./errors.js";
+import {
+  checkClaim,
+  checkDate,
+  checkInteger,
+  checkListQuery,
+  checkSecretPatch,
+  checkSecretRecord,
+  checkSecretRef,
+  checkString,
+  checkStrings,
+  checkVersionRecord,
+  checkVersionState,
+} from "../store-arguments.js";
 
 // Names are [A-Za-z0-9_]; "{" sorts after every allowed character, so
 // [prefix, prefix + "{") is exactly the names starting with prefix.
@@ -59,6 +72,7 @@ export class MongoSecretStore implements SecretStore {
   }
 
   async insertSecret(secret: SecretRecord): Promise<void> {
+    checkSecretRecord(secret);
     try {
       await this.secrets.insertOne(toSecretDoc(secret));
     } catch (err) {
@@ -68,16 +82,21 @@ export class MongoSecretStore implements SecretStore {
   }
 
   async findSecret(tenant: string, name: string): Promise<SecretRecord | undefined> {
+    checkString("tenant", tenant);
+    checkString("name", name);
     const doc = await guard(() => this.secrets.findOne({ _id: secretDocId(tenant, name) }));
     return doc ? fromSecretDoc(doc) : undefined;
   }
 
   async findSecrets(tenant: string, names: readonly string[]): Promise<SecretRecord[]> {
+    checkString("tenant", tenant);
+    checkStrings("names", names);
     const docs = await guard(() => this.secrets.find({ _id: { $in: names.map((n) => secretDocId(tenant, n)) } }).toArray());
     return docs.map(fromSecretDoc);
   }
 
   async listSecrets(query: ListQuery): Promise<SecretRecord[]> {
+    checkListQuery(query);
     const name: Record<string, string> = {};
     if (query.namePrefix) {
       name.$gte = query.namePrefix;
@@ -97,34 +116,49 @@ export class MongoSecretStore implements SecretStore {
   }
 
   async updateSecret(ref: SecretRef, expectedRevision: number, patch: SecretPatch): Promise<SecretRecord | undefined> {
+    checkSecretRef("secret", ref);
+    checkInteger("expectedRevision", expectedRevision);
+    checkSecretPatch(patch);
     const filter = { _id: secretDocId(ref.tenant, ref.name), sid: ref.id, revision: expectedRevision };
     const doc = await guard(() => this.secrets.findOneAndUpdate(filter, { $set: toSecretSet(patch) }, { returnDocument: "after" }));
     return doc ? fromSecretDoc(doc) : undefined;
   }
 
   async claimRevision(claim: RevisionClaim): Promise<boolean> {
+    checkClaim(claim);
     return insertUnique(() => this.claims.insertOne(toClaimDoc(claim)));
   }
 
   async findClaim(secretId: string, revision: number): Promise<RevisionClaim | undefined> {
+    checkString("secretId", secretId);
+    checkInteger("revision", revision);
     const doc = await guard(() => this.claims.findOne({ _id: claimDocId(secretId, revision) }));
     return doc ? fromClaimDoc(doc) : undefined;
   }
 
   async releaseClaim(secretId: string, revision: number, writeId: string): Promise<void> {
+    checkString("secretId", secretId);
+    checkInteger("revision", revision);
+    checkString("writeId", writeId);
     await guard(() => this.claims.deleteOne({ _id: claimDocId(secretId, revision), writeId }));
   }
 
   async insertVersion(version: VersionRecord): Promise<boolean> {
+    checkVersionRecord(version);
     return insertUnique(() => this.versions.insertOne(toVersionDoc(version)));
   }
 
   async findVersion(secretId: string, version: number): Promise<VersionRecord | undefined> {
+    checkString("secretId", secretId);
+    checkInteger("version", version);
     const doc = await guard(() => this.versions.findOne({ _id: versionDocId(secretId, version) }));
     return doc ? fromVersionDoc(doc) : undefined;
   }
 
   async listVersions(secretId: string, atMost: number, limit: number): Promise<VersionRecord[]> {
+    checkString("secretId", secretId);
+    checkInteger("atMost", atMost);
+    checkInteger("limit", limit);
     const docs = await guard(() =>
       this.versions
         .find({ secretId, version: { $lte: atMost } }, { projection: { sealed: 0 } })
@@ -136,6 +170,8 @@ export class MongoSecretStore implements SecretStore {
   }
 
   async newestEnabledVersion(secretId: string, atMost: number): Promise<VersionRecord | undefined> {
+    checkString("secretId", secretId);
+    checkInteger("atMost", atMost);
     const doc = await guard(() =>
       this.versions.find({ secretId, version: { $lte: atMost }, state: "enabled" }).sort({ version: -1 }).limit(1).next(),
     );
@@ -143,6 +179,9 @@ export class MongoSecretStore implements SecretStore {
   }
 
   async oldestLiveVersions(secretId: string, atMost: number, limit: number): Promise<number[]> {
+    checkString("secretId", secretId);
+    checkInteger("atMost", atMost);
+    checkInteger("limit", limit);
     const docs = await guard(() =>
       this.versions
         .find({ secretId, version: { $lte: atMost }, state: { $ne: "destroyed" } }, { projection: { version: 1 } })
@@ -154,10 +193,17 @@ export class MongoSecretStore implements SecretStore {
   }
 
   async countLiveVersions(secretId: string, atMost: number): Promise<number> {
+    checkString("secretId", secretId);
+    checkInteger("atMost", atMost);
     return guard(() => this.versions.countDocuments({ secretId, version: { $lte: atMost }, state: { $ne: "destroyed" } }));
   }
 
   async setVersionState(secretId: string, version: number, state: VersionState, revision: number, at: Date): Promise<void> {
+    checkString("secretId", secretId);
+    checkInteger("version", version);
+    checkVersionState("state", state);
+    checkInteger("revision", revision);
+    checkDate("at", at);
     await guard(async () => {
       const current = await this.versions.findOne({ _id: versionDocId(secretId, version) }, { projection: { state: 1, stateRevision: 1 } });
       if (!current || current.stateRevision === revision) return; // idempotent for one revision
@@ -167,6 +213,9 @@ export class MongoSecretStore implements SecretStore {
   }
 
   async undoVersionState(secretId: string, version: number, revision: number): Promise<void> {
+    checkString("secretId", secretId);
+    checkInteger("version", version);
+    checkInteger("revision", revision);
     await guard(async () => {
       const current = await this.versions.findOne({ _id: versionDocId(secretId, version), stateRevision: revision });
       if (!current?.previousState) return;
@@ -177,21 +226,30 @@ export class MongoSecretStore implements SecretStore {
   }
 
   async eraseDestroyedVersions(secretId: string, committedRevision: number): Promise<void> {
+    checkString("secretId", secretId);
+    checkInteger("committedRevision", committedRevision);
     const committed = { $or: [{ stateRevision: { $lte: committedRevision } }, { stateRevision: { $exists: false } }] };
     await guard(() => this.versions.updateMany({ secretId, state: "destroyed", sealed: { $exists: true }, ...committed }, { $unset: { sealed: "" } }));
   }
 
   async findClaimsOlderThan(before: Date, limit: number): Promise<RevisionClaim[]> {
+    checkDate("before", before);
+    checkInteger("limit", limit);
     const docs = await guard(() => this.claims.find({ createTime: { $lt: before } }).limit(limit).toArray());
     return docs.map(fromClaimDoc);
   }
 
   async removeVersion(secretId: string, version: number, writeId: string): Promise<boolean> {
+    checkString("secretId", secretId);
+    checkInteger("version", version);
+    checkString("writeId", writeId);
     const res = await guard(() => this.versions.deleteOne({ _id: versionDocId(secretId, version), writeId }));
     return res.deletedCount === 1;
   }
 
   async findDue(now: Date, limit: number): Promise<SecretRecord[]> {
+    checkDate("now", now);
+    checkInteger("limit", limit);
     const docs = await guard(() =>
       this.secrets.find({ $or: [{ purgeTime: { $lte: now } }, { expireTime: { $lte: now } }] }, NO_SEALED).limit(limit).toArray(),
     );
@@ -199,6 +257,7 @@ export class MongoSecretStore implements SecretStore {
   }
 
   async purgeSecret(ref: SecretRef): Promise<void> {
+    checkSecretRef("secret", ref);
     // Versions first: a crash midway leaves the secret document, so the next sweep finishes the job.
     await guard(async () => {
       await this.versions.deleteMany({ secretId: ref.id });
