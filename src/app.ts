@@ -4,13 +4,14 @@ import { file_grpc_reflection_v1_reflection } from "../gen/grpc/reflection/v1/re
 import { file_grpc_reflection_v1alpha_reflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { file_secrets_v1_secrets, SecretsService as SecretsServiceDesc } from "../gen/secrets/v1/secrets_pb.js";
 import type { TokenVerifier } from "./auth/token-verifier.js";
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "./config/config.js";
 import { createSecretsService } from "./core/secrets-service.js";
 import type { Clock } from "./ports/clock.js";
 import type { IdempotencyStore } from "./ports/idempotency-store.js";
 import type { KeyProvider } from "./ports/key-provider.js";
 import type { SecretStore } from "./ports/secret-store.js";
 import { HealthState, healthRoutes } from "./transport/health.js";
-import { authInterceptor, loggingInterceptor } from "./transport/interceptors.js";
+import { authInterceptor, errorInterceptor } from "./transport/interceptors.js";
 import { reflectionRoutes } from "./transport/reflection.js";
 import { secretsRoutes } from "./transport/secrets-handlers.js";
 import { buildServer, type RunningServer } from "./transport/server.js";
@@ -23,6 +24,9 @@ export interface AppDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly maxRequestBytes: number;
+  /** Client deadlines beyond this are shortened to it (default 24 h). */
+  readonly maxTimeoutMs?: number;
+  readonly limits?: ConnectionLimits;
   readonly pendingVersionLeaseMs: number;
   readonly tls?: { cert: Buffer; key: Buffer };
 }
@@ -31,6 +35,8 @@ export interface App {
   readonly health: HealthState;
   listen(host: string, port: number): Promise<RunningServer>;
 }
+
+export const DEFAULT_MAX_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 
 /** Wires core and transport over the given adapters (main.ts and the tests both use it). */
 export function createApp(deps: AppDeps): App {
@@ -54,8 +60,11 @@ export function createApp(deps: AppDeps): App {
         file_grpc_reflection_v1alpha_reflection,
       ])(router);
     },
-    interceptors: [loggingInterceptor(deps.logger), authInterceptor(deps.verifier, new Set([SecretsServiceDesc.typeName]))],
+    interceptors: [errorInterceptor(), authInterceptor(deps.verifier, new Set([SecretsServiceDesc.typeName]))],
     maxRequestBytes: deps.maxRequestBytes,
+    maxTimeoutMs: deps.maxTimeoutMs ?? DEFAULT_MAX_TIMEOUT_MS,
+    limits: deps.limits ?? DEFAULT_CONNECTION_LIMITS,
+    logger: deps.logger,
     health,
     ...(deps.tls ? { tls: deps.tls } : {}),
   });

@@ -14,6 +14,24 @@ export type ErrorCode =
   | "ERR_UNAVAILABLE"
   | "ERR_DATA_LOSS";
 
+/** Longest stretch of request text an error message quotes. */
+export const QUOTE_MAX_CHARS = 128;
+/** Longest error message sent to a client. */
+export const MESSAGE_MAX_CHARS = 512;
+
+/** Request text as an error message may quote it: at most `max` characters, "…" marking a cut. */
+export function clip(text: string, max = QUOTE_MAX_CHARS): string {
+  if (text.length <= max) return text;
+  // A code point is one or two code units: the first 2 * max units hold the first max points.
+  const head = [...text.slice(0, max * 2)].slice(0, max).join("");
+  return head.length === text.length ? text : `${head}…`;
+}
+
+/** A whole message, bounded: what no client-visible error may exceed. */
+export function boundMessage(message: string): string {
+  return clip(message, MESSAGE_MAX_CHARS);
+}
+
 export abstract class SecretsError extends Error {
   abstract readonly code: ErrorCode;
 }

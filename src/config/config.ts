@@ -4,6 +4,30 @@ import { z } from "zod";
 // All configuration comes from the environment, validated once at start-up.
 // A bad or missing variable stops the process with a message naming it.
 
+/** How long and how many: what keeps idle, slow and numerous connections from holding the server. */
+export interface ConnectionLimits {
+  /** HTTP/1.1 request headers (and, in cleartext, the bytes that tell the protocol) must arrive within this. */
+  readonly headersTimeoutMs: number;
+  /** A whole HTTP/1.1 request must arrive within this. */
+  readonly requestTimeoutMs: number;
+  /** A connection with no request in progress (HTTP/1.1) or no open stream (HTTP/2) is closed after this. */
+  readonly idleTimeoutMs: number;
+  /** Connections beyond this are closed as they arrive. */
+  readonly maxConnections: number;
+  readonly http2MaxConcurrentStreams: number;
+  /** Per HTTP/2 session; past it new streams are refused (ENHANCE_YOUR_CALM) until memory is freed. */
+  readonly http2MaxSessionMemoryMb: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  idleTimeoutMs: 300_000,
+  maxConnections: 4_096,
+  http2MaxConcurrentStreams: 1_000,
+  http2MaxSessionMemoryMb: 32,
+};
+
 const optionalString = z.string().trim().min(1).optional();
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
@@ -16,6 +40,13 @@ const envSchema = z.object({
   SHUTDOWN_GRACE_MS: positiveInt.default(10_000),
   PENDING_VERSION_LEASE_MS: positiveInt.default(30_000),
   SWEEP_INTERVAL_MS: positiveInt.default(60_000),
+  MAX_DEADLINE_MS: positiveInt.default(24 * 60 * 60 * 1000),
+  HTTP_HEADERS_TIMEOUT_MS: positiveInt.default(DEFAULT_CONNECTION_LIMITS.headersTimeoutMs),
+  HTTP_REQUEST_TIMEOUT_MS: positiveInt.default(DEFAULT_CONNECTION_LIMITS.requestTimeoutMs),
+  IDLE_TIMEOUT_MS: positiveInt.default(DEFAULT_CONNECTION_LIMITS.idleTimeoutMs),
+  MAX_CONNECTIONS: positiveInt.default(DEFAULT_CONNECTION_LIMITS.maxConnections),
+  HTTP2_MAX_CONCURRENT_STREAMS: positiveInt.max(2 ** 31 - 1).default(DEFAULT_CONNECTION_LIMITS.http2MaxConcurrentStreams),
+  HTTP2_MAX_SESSION_MEMORY_MB: positiveInt.default(DEFAULT_CONNECTION_LIMITS.http2MaxSessionMemoryMb),
   TLS_CERT_FILE: optionalString,
   TLS_KEY_FILE: optionalString,
 
@@ -53,6 +84,9 @@ export interface Config {
   readonly shutdownGraceMs: number;
   readonly pendingVersionLeaseMs: number;
   readonly sweepIntervalMs: number;
+  /** Client deadlines beyond this are shortened to it. */
+  readonly maxDeadlineMs: number;
+  readonly connections: ConnectionLimits;
   readonly tls?: { cert: Buffer; key: Buffer };
   readonly store: { kind: "memory" } | { kind: "mongodb"; uri: string; defaultDb: string };
   readonly keys:
@@ -98,10 +132,24 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: LoadOptions = {}): C
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     pendingVersionLeaseMs: e.PENDING_VERSION_LEASE_MS,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
+    maxDeadlineMs: e.MAX_DEADLINE_MS,
+    connections: connectionConfig(e),
     ...tlsConfig(e),
     store: storeConfig(e),
     keys: keysConfig(e),
     auth: authConfig(e, options),
+  };
+}
+
+function connectionConfig(e: Env): ConnectionLimits {
+  if (e.HTTP_REQUEST_TIMEOUT_MS < e.HTTP_HEADERS_TIMEOUT_MS) throw new ConfigError("HTTP_REQUEST_TIMEOUT_MS must be at least HTTP_HEADERS_TIMEOUT_MS");
+  return {
+    headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+    idleTimeoutMs: e.IDLE_TIMEOUT_MS,
+    maxConnections: e.MAX_CONNECTIONS,
+    http2MaxConcurrentStreams: e.HTTP2_MAX_CONCURRENT_STREAMS,
+    http2MaxSessionMemoryMb: e.HTTP2_MAX_SESSION_MEMORY_MB,
   };
 }
 

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ErrorCode } from "../errors.js";
-import { SecretsError } from "../errors.js";
+import { boundMessage, SecretsError } from "../errors.js";
 
 // The one place domain errors become gRPC/Connect statuses.
 
@@ -17,10 +17,13 @@ const CODES: Record<ErrorCode, Code> = {
   ERR_DATA_LOSS: Code.DataLoss,
 };
 
-/** Maps any thrown value to a ConnectError. Unknown errors become INTERNAL with no detail. */
+/** Maps any thrown value to a ConnectError with a bounded message. Unknown errors become INTERNAL with no detail. */
 export function toConnectError(err: unknown): ConnectError {
-  if (err instanceof ConnectError) return err;
-  if (err instanceof SecretsError) return new ConnectError(err.message, CODES[err.code], undefined, undefined, err);
+  if (err instanceof ConnectError) {
+    const message = boundMessage(err.rawMessage);
+    return message === err.rawMessage ? err : new ConnectError(message, err.code, err.metadata, undefined, err.cause);
+  }
+  if (err instanceof SecretsError) return new ConnectError(boundMessage(err.message), CODES[err.code], undefined, undefined, err);
   return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
 }
 

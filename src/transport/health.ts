@@ -6,6 +6,7 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
   type HealthCheckResponse,
 } from "../../gen/health/v1/health_pb.js";
+import { clip } from "../errors.js";
 
 /** The statuses a component may report; "" names the server as a whole. */
 export type HealthStatus = "SERVING" | "NOT_SERVING";
@@ -124,18 +125,29 @@ async function* watchStatus(
   }
 }
 
+/** Service names are short ("secrets.v1.SecretsService"); a long one is refused, never echoed. */
+export const SERVICE_NAME_MAX_BYTES = 256;
+
+function validateServiceName(service: string): void {
+  if (Buffer.byteLength(service, "utf8") > SERVICE_NAME_MAX_BYTES) {
+    throw new ConnectError(`service: must be at most ${SERVICE_NAME_MAX_BYTES} bytes`, Code.InvalidArgument);
+  }
+}
+
 /** Routes for grpc.health.v1.Health (Check, Watch, List) over the given state. */
 export function healthRoutes(state: HealthState): (router: ConnectRouter) => void {
   return (router) => {
     router.service(Health, {
       check(req) {
+        validateServiceName(req.service);
         const status = state.get(req.service);
         if (status === undefined) {
-          throw new ConnectError(`unknown service: ${req.service}`, Code.NotFound);
+          throw new ConnectError(`unknown service: ${clip(req.service)}`, Code.NotFound);
         }
         return toResponse(status);
       },
       watch(req, ctx) {
+        validateServiceName(req.service);
         return watchStatus(state, req.service, AbortSignal.any([ctx.signal, state.draining]));
       },
       list() {

@@ -3,7 +3,9 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import { Duplex } from "node:stream";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger } from "pino";
+import type { ConnectionLimits } from "../config/config.js";
+import { createEdge } from "./edge.js";
 import type { HealthState } from "./health.js";
 
 export interface ServerOptions {
@@ -11,6 +13,10 @@ export interface ServerOptions {
   readonly interceptors: Interceptor[];
   /** Larger requests answer RESOURCE_EXHAUSTED. */
   readonly maxRequestBytes: number;
+  /** Client deadlines beyond this are shortened to it. */
+  readonly maxTimeoutMs: number;
+  readonly limits: ConnectionLimits;
+  readonly logger: Logger;
   readonly health: HealthState;
   /** With TLS, ALPN picks HTTP/2 or HTTP/1.1. Without, the connection preface does. */
   readonly tls?: { cert: Buffer; key: Buffer };
@@ -28,20 +34,32 @@ export interface RunningServer {
  * so Connect JSON works from curl or fetch without prior knowledge.
  */
 export function buildServer(options: ServerOptions): { listen(host: string, port: number): Promise<RunningServer> } {
-  const handler = connectNodeAdapter({
-    routes: options.routes,
-    interceptors: options.interceptors,
-    readMaxBytes: options.maxRequestBytes,
-  });
+  const { limits } = options;
+  const handler = createEdge(options);
+  const h2Options: http2.ServerOptions = {
+    settings: { maxConcurrentStreams: limits.http2MaxConcurrentStreams },
+    maxSessionMemory: limits.http2MaxSessionMemoryMb,
+  };
+  const h1Options: http.ServerOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.idleTimeoutMs,
+    connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+  };
   const h2 = options.tls
-    ? http2.createSecureServer({ cert: options.tls.cert, key: options.tls.key, allowHTTP1: true }, handler)
-    : http2.createServer(handler);
-  const h1 = options.tls ? undefined : http.createServer(handler);
-  const server: net.Server = options.tls ? h2 : net.createServer((socket) => routeByPreface(socket, h2, h1!));
+    ? http2.createSecureServer({ ...h2Options, ...h1Options, cert: options.tls.cert, key: options.tls.key, allowHTTP1: true, handshakeTimeout: limits.headersTimeoutMs }, handler)
+    : http2.createServer(h2Options, handler);
+  const h1 = options.tls ? undefined : http.createServer(h1Options, handler);
+  // Node arms the header and request timeouts of an HTTP/1.1 server when it starts listening; this one
+  // is handed its connections by routeByPreface and never listens itself.
+  h1?.emit("listening");
+  const server: net.Server = options.tls ? h2 : net.createServer((socket) => routeByPreface(socket, h2, h1!, limits.headersTimeoutMs));
+  server.maxConnections = limits.maxConnections;
   const sessions = new Set<http2.Http2Session>();
   h2.on("session", (session: http2.Http2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
+    closeWhenIdle(session, limits.idleTimeoutMs);
   });
 
   return {
@@ -73,29 +91,56 @@ export function buildServer(options: ServerOptions): { listen(host: string, port
   }
 }
 
+/**
+ * Closes the session (GOAWAY, open streams finish) once it has had no open stream for
+ * `idleMs`. Keepalive pings do not count as use, as with gRPC's max connection idle.
+ */
+function closeWhenIdle(session: http2.Http2Session, idleMs: number): void {
+  let open = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    timer = setTimeout(() => session.close(), idleMs);
+    timer.unref();
+  };
+  session.on("stream", (stream: http2.ServerHttp2Stream) => {
+    open++;
+    clearTimeout(timer);
+    stream.once("close", () => {
+      if (--open === 0 && !session.closed) arm();
+    });
+  });
+  session.once("close", () => clearTimeout(timer));
+  arm();
+}
+
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
 
 /**
  * Hands a cleartext socket to the HTTP/2 or the HTTP/1.1 server by its first
  * bytes. Those bytes have been read by then, so the server gets a stream that
- * replays them before the rest of the socket.
+ * replays them before the rest of the socket. A connection that has not told
+ * its protocol within `timeoutMs` is closed.
  */
-function routeByPreface(socket: net.Socket, h2: http2.Http2Server, h1: http.Server): void {
+function routeByPreface(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, timeoutMs: number): void {
   // The servers set this on sockets they accept themselves; they only see our wrapper.
   socket.setNoDelay(true);
   let head = Buffer.alloc(0);
+  const timer = setTimeout(() => socket.destroy(), timeoutMs);
   const onData = (chunk: Buffer) => {
     head = Buffer.concat([head, chunk]);
     const n = Math.min(head.length, H2_PREFACE.length);
     const isH2 = head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
     if (isH2 && head.length < H2_PREFACE.length) return; // need more bytes to decide
+    clearTimeout(timer);
     socket.off("data", onData);
     (isH2 ? h2 : h1).emit("connection", replaying(socket, head));
   };
   socket.on("data", onData);
   socket.on("error", () => socket.destroy());
+  socket.once("close", () => clearTimeout(timer));
 }
 
+/** A Duplex over the socket that first yields `head`; timeouts are the socket's (HTTP/1.1 keep-alive uses them). */
 function replaying(socket: net.Socket, head: Buffer): Duplex {
   const stream = new Duplex({
     read: () => void socket.resume(),
@@ -112,5 +157,12 @@ function replaying(socket: net.Socket, head: Buffer): Duplex {
   });
   socket.on("end", () => stream.push(null));
   socket.on("close", () => stream.destroy());
-  return stream;
+  socket.on("timeout", () => stream.emit("timeout"));
+  return Object.assign(stream, {
+    setTimeout(ms: number, callback?: () => void) {
+      socket.setTimeout(ms);
+      if (callback) stream.once("timeout", callback);
+      return stream;
+    },
+  });
 }

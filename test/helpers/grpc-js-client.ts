@@ -24,10 +24,11 @@ export interface GrpcJsSecretsClient {
   close(): void;
 }
 
-export function grpcJsSecretsClient(target: string): GrpcJsSecretsClient {
+/** `options`: grpc-js channel options ("grpc.keepalive_time_ms", ...). */
+export function grpcJsSecretsClient(target: string, options?: grpc.ChannelOptions): GrpcJsSecretsClient {
   const pkg = grpc.loadPackageDefinition(definition) as any;
   const Service = pkg.secrets.v1.SecretsService as grpc.ServiceClientConstructor;
-  const client = new Service(target, grpc.credentials.createInsecure());
+  const client = new Service(target, grpc.credentials.createInsecure(), options);
   return {
     call(method, request, token) {
       const metadata = new grpc.Metadata();

@@ -6,6 +6,7 @@ import { mintToken } from "../../src/auth/dev-token.js";
 import { createTokenVerifier } from "../../src/auth/token-verifier.js";
 import { systemClock } from "../../src/ports/clock.js";
 import type { KeyProvider } from "../../src/ports/key-provider.js";
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "../../src/config/config.js";
 import type { RunningServer } from "../../src/transport/server.js";
 import { openKeys, openStore, type KeysKind, type StoreFixture, type StoreKind } from "./adapters.js";
 
@@ -31,6 +32,8 @@ export interface TestServerOptions {
   label?: string;
   maxRequestBytes?: number;
   pendingVersionLeaseMs?: number;
+  /** Connection limits to override (the rest keep their defaults). */
+  limits?: Partial<ConnectionLimits>;
 }
 
 /** The real app on 127.0.0.1, port 0, over real adapters. */
@@ -54,6 +57,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     logger: pino({ level: "info" }, sink),
     maxRequestBytes: options.maxRequestBytes ?? 262_144,
     pendingVersionLeaseMs: options.pendingVersionLeaseMs ?? 30_000,
+    limits: { ...DEFAULT_CONNECTION_LIMITS, ...options.limits },
   });
   const server = await app.listen("127.0.0.1", 0);
   const target = `127.0.0.1:${server.address.port}`;

@@ -4,8 +4,10 @@ import * as net from "node:net";
 export async function startTcpProxy(targetPort: number, targetHost = "127.0.0.1") {
   const sockets = new Set<net.Socket>();
   let cut = false;
+  let connections = 0;
   const server = net.createServer((client) => {
     if (cut) return client.destroy();
+    connections++;
     const upstream = net.connect(targetPort, targetHost);
     for (const s of [client, upstream]) {
       sockets.add(s);
@@ -20,6 +22,10 @@ export async function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
+    /** Client connections accepted so far. */
+    get connections() {
+      return connections;
+    },
     /** Drops every connection and refuses new ones. */
     cut() {
       cut = true;

@@ -1,0 +1,223 @@
+import type * as http from "node:http";
+import type * as http2 from "node:http2";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Code, ConnectError, createConnectRouter, createContextValues, type ConnectRouter, type HandlerContext, type Interceptor } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import type { JsonReadOptions } from "@bufbuild/protobuf";
+import type { Logger } from "pino";
+import { boundMessage, clip } from "../errors.js";
+import { type CallRecord, callKey } from "./call.js";
+import { clampTimeouts } from "./timeouts.js";
+
+// The edge: every request passes here before connect-node's protocol handlers and
+// leaves here after them. It is the one place that
+//   - decides what the body may not even be read for (a declared size over the limit),
+//   - clamps client deadlines, so no timer overflows,
+//   - gives malformed requests the right code: connect answers INTERNAL for a request
+//     that is not a valid protobuf message (and quotes input at any length), before any
+//     interceptor runs; such an answer is replaced by INVALID_ARGUMENT, encoded by connect
+//     itself for the call's protocol (the request gate raises it on a second pass),
+//   - reads what is left of a rejected request's body (bounded), so the client's writes
+//     complete and the connection stays usable: Node's HTTP/2 client keeps counting the
+//     queued data of a stream the server reset against its session memory, and after
+//     ~10 MB refuses new streams with ENHANCE_YOUR_CALM (or stalls),
+//   - writes the call's one log line when the response is done, whatever ended it.
+
+export interface EdgeOptions {
+  readonly routes: (router: ConnectRouter) => void;
+  readonly interceptors: Interceptor[];
+  /** Larger request messages answer RESOURCE_EXHAUSTED. */
+  readonly maxRequestBytes: number;
+  /** Client deadlines beyond this are shortened to it. */
+  readonly maxTimeoutMs: number;
+  readonly logger: Logger;
+}
+
+type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+/** Bytes of a rejected request's body read and discarded before answering; beyond, the stream is reset. */
+const DRAIN_MAX_BYTES = 8 * 1024 * 1024;
+const DRAIN_MAX_MS = 5_000;
+/** gRPC's 5-byte message prefix: a declared body may exceed the message limit by this much. */
+const ENVELOPE_BYTES = 5;
+
+// connect passes jsonOptions on to its JSON serialization, which also takes the text decoder.
+const strictJson: Partial<JsonReadOptions> & { textDecoder: { decode(input?: Uint8Array): string } } = {
+  ignoreUnknownFields: false,
+  textDecoder: strictUtf8Decoder(),
+};
+
+export function createEdge(options: EdgeOptions): (req: NodeRequest, res: NodeResponse) => void {
+  const router = createConnectRouter({
+    interceptors: options.interceptors,
+    readMaxBytes: options.maxRequestBytes,
+    acceptCompression: [compressionGzip, compressionBrotli],
+    // The proto3 JSON mapping rejects unknown fields; a body must be well-formed UTF-8.
+    jsonOptions: strictJson,
+    requestGate,
+  });
+  options.routes(router);
+  const handlers = new Map<string, UniversalHandler>(router.handlers.map((h) => [h.requestPath, h]));
+  const log = callLogger(options.logger);
+
+  return (req, res) => {
+    const started = performance.now();
+    const path = (req.url ?? "").split("?", 1)[0] ?? "";
+    const handler = handlers.get(path);
+    if (!handler) {
+      res.once("close", () => log.unrouted(path, res.statusCode, started));
+      endWithStatus(res, 404);
+      return;
+    }
+    const call: CallRecord = {
+      method: `${handler.service.typeName}/${handler.method.name}`,
+      inputType: handler.method.input.typeName,
+      authorizationHeaders: countHeader(req.rawHeaders, "authorization"),
+      parsed: false,
+    };
+    const declared = Number(req.headers["content-length"] ?? NaN);
+    if (declared > options.maxRequestBytes + ENVELOPE_BYTES) {
+      call.rejection = new ConnectError(`request of ${declared} bytes is larger than the limit of ${options.maxRequestBytes} bytes`, Code.ResourceExhausted);
+    }
+    res.once("close", () => log.call(call, res, started));
+    serve(handler, call, req, res, options.maxTimeoutMs).catch((err: unknown) => {
+      // The client went away while the response was written, or the request had no authority.
+      log.failure(call, err);
+      if (!res.headersSent) endWithStatus(res, 400);
+      else res.destroy();
+    });
+  };
+}
+
+async function serve(handler: UniversalHandler, call: CallRecord, req: NodeRequest, res: NodeResponse, maxTimeoutMs: number): Promise<void> {
+  const ureq = universalRequestFromNodeRequest(req, res, undefined, createContextValues().set(callKey, call));
+  clampTimeouts(ureq.header, maxTimeoutMs);
+  let ures: UniversalServerResponse = await handler(ureq);
+  const replacement = normalizedRejection(call);
+  if (replacement) {
+    call.rejection = replacement;
+    discard(ures);
+    ures = await handler(withoutBody(ureq));
+  }
+  if (failed(call) && !req.complete) await drain(req, Number(req.headers["content-length"] ?? 0));
+  await universalResponseToNodeResponse(ures, res);
+}
+
+/** Runs before the body is read: raises the edge's answer, and keeps the call's signal for the log. */
+function requestGate(ctx: HandlerContext): void {
+  const call = ctx.values.get(callKey);
+  if (!call) return;
+  call.signal = ctx.signal;
+  if (call.rejection) throw call.rejection;
+}
+
+/** connect's answer to a request no interceptor saw, when it needs replacing. */
+function normalizedRejection(call: CallRecord): ConnectError | undefined {
+  if (call.parsed || call.rejection) return undefined;
+  const reason: unknown = call.signal?.reason;
+  if (!(reason instanceof ConnectError)) return undefined;
+  // Before the handler, INTERNAL is the binary parser's: the bytes are not a valid message.
+  if (reason.code === Code.Internal) return new ConnectError(`request is not a valid ${call.inputType} message`, Code.InvalidArgument);
+  const bounded = boundMessage(reason.rawMessage);
+  return bounded === reason.rawMessage ? undefined : new ConnectError(bounded, reason.code);
+}
+
+function failed(call: CallRecord): boolean {
+  return call.signal?.reason instanceof ConnectError;
+}
+
+function withoutBody(ureq: UniversalServerRequest): UniversalServerRequest {
+  return { ...ureq, body: emptyBody() };
+}
+
+async function* emptyBody(): AsyncGenerator<Uint8Array> {}
+
+function discard(ures: UniversalServerResponse): void {
+  const body = ures.body;
+  if (body && Symbol.asyncIterator in body) void body[Symbol.asyncIterator]().return?.().catch(() => {});
+}
+
+/** Reads and discards the rest of the body, within bounds (a declared size beyond them is not waited for). */
+async function drain(req: NodeRequest, declared: number): Promise<void> {
+  if (declared > DRAIN_MAX_BYTES) return;
+  const giveUpAt = performance.now() + DRAIN_MAX_MS;
+  const reading = (async () => {
+    let read = 0;
+    for await (const chunk of req.iterator({ destroyOnReturn: false })) {
+      read += (chunk as Buffer).byteLength;
+      if (read > DRAIN_MAX_BYTES || performance.now() > giveUpAt) break;
+    }
+  })().catch(() => {}); // the client went away: nothing left to keep usable
+  await Promise.race([reading, sleep(DRAIN_MAX_MS, undefined, { ref: false })]);
+}
+
+function countHeader(raw: readonly string[], name: string): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]?.toLowerCase() === name) n++;
+  return n;
+}
+
+function strictUtf8Decoder(): { decode(input?: Uint8Array): string } {
+  const fatal = new TextDecoder("utf-8", { fatal: true });
+  return {
+    decode(input) {
+      try {
+        return fatal.decode(input);
+      } catch {
+        throw new ConnectError("request body is not valid UTF-8", Code.InvalidArgument);
+      }
+    },
+  };
+}
+
+function endWithStatus(res: NodeResponse, status: number): void {
+  (res as http.ServerResponse).writeHead(status).end();
+}
+
+interface CallLogger {
+  call(call: CallRecord, res: NodeResponse, started: number): void;
+  unrouted(path: string, status: number, started: number): void;
+  failure(call: CallRecord, err: unknown): void;
+}
+
+/** One line per call: method, code, duration, developer, name; never a message body. */
+function callLogger(logger: Logger): CallLogger {
+  const ms = (started: number) => Math.round((performance.now() - started) * 10) / 10;
+  return {
+    call(call, res, started) {
+      const reason: unknown = call.signal?.reason;
+      const code = reason instanceof ConnectError ? Code[reason.code] : !res.writableFinished ? "Canceled" : call.signal ? "ok" : codeOfStatus(res.statusCode);
+      const severe = reason instanceof ConnectError && (reason.code === Code.Internal || reason.code === Code.DataLoss || reason.code === Code.Unknown);
+      const fields = {
+        method: call.method,
+        code,
+        durationMs: ms(started),
+        ...(call.developer ? { developer: call.developer } : {}),
+        ...(call.name ? { name: call.name } : {}),
+        ...(severe ? { err: describeCause(reason) } : {}),
+      };
+      if (severe) logger.error(fields, "call");
+      else logger.info(fields, "call");
+    },
+    unrouted(path, status, started) {
+      logger.info({ path: clip(path), code: codeOfStatus(status), status, durationMs: ms(started) }, "call");
+    },
+    failure(call, err) {
+      logger.debug({ method: call.method, err: describeCause(err) }, "response not written");
+    },
+  };
+}
+
+/** Answers connect gives by HTTP status alone (unknown path, media type, method): what a gRPC client reads from them. */
+function codeOfStatus(status: number): string {
+  return [404, 405, 415, 505].includes(status) ? "Unimplemented" : "Unknown";
+}
+
+/** Error class and code only: messages of driver errors could quote data. */
+function describeCause(err: unknown): { type: string; cause?: string } {
+  const root = err instanceof ConnectError && err.cause !== undefined ? err.cause : err;
+  const cause = root instanceof Error && root.cause instanceof Error ? root.cause.name : undefined;
+  return { type: root instanceof Error ? root.name : typeof root, ...(cause ? { cause } : {}) };
+}
