@@ -34,6 +34,7 @@ export interface TestServerOptions {
   pendingVersionLeaseMs?: number;
   /** Connection limits to override (the rest keep their defaults). */
   limits?: Partial<ConnectionLimits>;
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 /** The real app on 127.0.0.1, port 0, over real adapters. */
@@ -58,6 +59,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     maxRequestBytes: options.maxRequestBytes ?? 262_144,
     pendingVersionLeaseMs: options.pendingVersionLeaseMs ?? 30_000,
     limits: { ...DEFAULT_CONNECTION_LIMITS, ...options.limits },
+    ...(options.tls ? { tls: options.tls } : {}),
   });
   const server = await app.listen("127.0.0.1", 0);
   const target = `127.0.0.1:${server.address.port}`;

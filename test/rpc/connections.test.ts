@@ -1,5 +1,10 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tls from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
@@ -218,5 +223,52 @@ describe("connections", () => {
     } finally {
       await closeSession(session);
     }
+  });
+});
+
+describe("connections over TLS", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tls-conn-"));
+  let server: TestServer;
+
+  beforeAll(async () => {
+    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+      "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
+    server = await startTestServer({
+      store: "memory",
+      keys: "local",
+      label: "rpc_tls_conn",
+      tls: { cert: readFileSync(join(dir, "cert.pem")), key: readFileSync(join(dir, "key.pem")) },
+      limits: { headersTimeoutMs: HEADERS_TIMEOUT_MS, idleTimeoutMs: IDLE_TIMEOUT_MS },
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const tlsSocket = () => tls.connect({ port: server.server.address.port, host: "127.0.0.1", rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] });
+
+  it("slowloris HTTP/1.1 headers over TLS are cut off after the header timeout", async () => {
+    const socket = tlsSocket();
+    let received = "";
+    let sent = 0;
+    const head = `GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ${"p".repeat(400)}\r\n\r\n`;
+    socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
+    socket.on("error", () => {});
+    socket.once("secureConnect", () => {
+      const timer = setInterval(() => {
+        if (sent < head.length && socket.writable) socket.write(head[sent++]!);
+      }, 50);
+      socket.once("close", () => clearInterval(timer));
+    });
+    await closedWithin(socket);
+    expect(sent).toBeLessThan(head.length);
+    expect(received).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  it("a TCP connection that never starts the TLS handshake is closed after the header timeout", async () => {
+    const socket = net.connect(server.server.address.port, "127.0.0.1");
+    socket.on("error", () => {});
+    await closedWithin(socket);
   });
 });
