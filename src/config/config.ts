@@ -8,7 +8,7 @@ import { z } from "zod";
 export interface ConnectionLimits {
   /** HTTP/1.1 request headers (and, in cleartext, the bytes that tell the protocol) must arrive within this. */
   readonly headersTimeoutMs: number;
-  /** A whole HTTP/1.1 request must arrive within this. */
+  /** A whole HTTP/1.1 request, and the message of a unary HTTP/2 request, must arrive within this. */
   readonly requestTimeoutMs: number;
   /** A connection with no request in progress (HTTP/1.1) or no open stream (HTTP/2) is closed after this. */
   readonly idleTimeoutMs: number;

@@ -1,5 +1,6 @@
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
+import { constants as http2constants } from "node:http2";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError, createConnectRouter, createContextValues, type ConnectRouter, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
@@ -22,6 +23,7 @@ import { clampTimeouts } from "./timeouts.js";
 //     complete and the connection stays usable: Node's HTTP/2 client keeps counting the
 //     queued data of a stream the server reset against its session memory, and after
 //     ~10 MB refuses new streams with ENHANCE_YOUR_CALM (or stalls),
+//   - resets an HTTP/2 request whose message trickles in slower than the request timeout,
 //   - writes the call's one log line when the response is done, whatever ended it.
 
 export interface EdgeOptions {
@@ -31,6 +33,8 @@ export interface EdgeOptions {
   readonly maxRequestBytes: number;
   /** Client deadlines beyond this are shortened to it. */
   readonly maxTimeoutMs: number;
+  /** An HTTP/2 request whose single message has not fully arrived within this is reset (HTTP/1.1: Node's requestTimeout). */
+  readonly requestTimeoutMs: number;
   readonly logger: Logger;
 }
 
@@ -82,6 +86,7 @@ export function createEdge(options: EdgeOptions): (req: NodeRequest, res: NodeRe
       call.rejection = new ConnectError(`request of ${declared} bytes is larger than the limit of ${options.maxRequestBytes} bytes`, Code.ResourceExhausted);
     }
     res.once("close", () => log.call(call, res, started));
+    if (handler.method.methodKind === "unary" || handler.method.methodKind === "server_streaming") resetIfSlow(req, options.requestTimeoutMs);
     serve(handler, call, req, res, options.maxTimeoutMs).catch((err: unknown) => {
       // The client went away while the response was written, or the request had no authority.
       log.failure(call, err);
@@ -122,6 +127,20 @@ function normalizedRejection(call: CallRecord): ConnectError | undefined {
   if (reason.code === Code.Internal) return new ConnectError(`request is not a valid ${call.inputType} message`, Code.InvalidArgument);
   const bounded = boundMessage(reason.rawMessage);
   return bounded === reason.rawMessage ? undefined : new ConnectError(bounded, reason.code);
+}
+
+/**
+ * A request of one message is complete long before this; a stream still receiving it is held
+ * open by a slow (or stalled) client, and is reset. Streaming requests (reflection) are exempt.
+ */
+function resetIfSlow(req: NodeRequest, timeoutMs: number): void {
+  if (!("stream" in req) || req.complete) return;
+  const timer = setTimeout(() => {
+    if (!req.complete && !req.stream.closed) req.stream.close(http2constants.NGHTTP2_CANCEL);
+  }, timeoutMs);
+  timer.unref();
+  req.once("end", () => clearTimeout(timer));
+  req.stream.once("close", () => clearTimeout(timer));
 }
 
 function failed(call: CallRecord): boolean {

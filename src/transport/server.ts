@@ -35,7 +35,7 @@ export interface RunningServer {
  */
 export function buildServer(options: ServerOptions): { listen(host: string, port: number): Promise<RunningServer> } {
   const { limits } = options;
-  const handler = createEdge(options);
+  const handler = createEdge({ ...options, requestTimeoutMs: limits.requestTimeoutMs });
   const h2Options: http2.ServerOptions = {
     settings: { maxConcurrentStreams: limits.http2MaxConcurrentStreams },
     maxSessionMemory: limits.http2MaxSessionMemoryMb,

@@ -142,6 +142,23 @@ describe("connections", () => {
     await closeSession(busy);
   });
 
+  it("an HTTP/2 request whose message never completes is reset after the request timeout; the session keeps serving", async () => {
+    const session = await connectSession(server.baseUrl);
+    try {
+      const stream = session.request({ ":method": "POST", ":path": "/secrets.v1.SecretsService/GetSecret", "content-type": "application/grpc", te: "trailers", authorization: `Bearer ${token}` });
+      stream.on("error", () => {});
+      stream.on("data", () => {});
+      // A prefix announcing 100 bytes, then 3 of them, then nothing.
+      stream.write(Buffer.concat([Buffer.from([0, 0, 0, 0, 100]), Buffer.from("abc")]));
+      await new Promise((resolve) => stream.once("close", resolve));
+      expect(stream.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+      const health = await rawRequest(session, { path: "/grpc.health.v1.Health/Check", contentType: "application/grpc", body: grpcFrame(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, {}))) });
+      expect(health.grpcStatus).toBe(0);
+    } finally {
+      await closeSession(session);
+    }
+  });
+
   it("HTTP/2 advertises at most 1,000 concurrent streams (not 2^32-1)", async () => {
     const session = await connectSession(server.baseUrl);
     try {
