@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import * as http from "node:http";
 import * as net from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -53,6 +54,10 @@ describe("edge limits", () => {
       const after = await rawRequest(session, { path: `${SERVICE}/GetSecretValue`, contentType: "application/grpc", body: getValue("absent"), headers: { authorization: `Bearer ${token}` } });
       expect(after.grpcStatus).toBe(5);
       expect(session.destroyed).toBe(false);
+      // Each rejected call got its log line (written when its response was done).
+      const logged = () => server.logLines.filter((l) => l.includes('"method":"secrets.v1.SecretsService/CreateSecret"') && l.includes('"code":"ResourceExhausted"')).length;
+      while (logged() < 30) await sleep(10);
+      expect(logged()).toBe(30);
     } finally {
       await closeSession(session);
     }
