@@ -8,6 +8,8 @@
 #   bash scripts/services.sh down   stop them (SIGTERM, then SIGKILL), keeping their data
 #   bash scripts/services.sh env    print the environment the service and the tests need
 #   bash scripts/services.sh status
+#   bash scripts/services.sh tools  install the command-line tools only (grpcurl), starting nothing;
+#                                   for `npm run dev` users (`npm run tools`)
 #
 # Everything lives under $CACHE_DIR (see node-env.sh): bin/, data/, run/ (pid files), logs/.
 # Why LocalStack needs the settings below is written down in scripts/SERVICES-NOTES.md.
@@ -87,7 +89,8 @@ ensure_grpcurl() {
     return 0
   fi
   if [ -x "$bin" ] && ! command -v go >/dev/null; then return 0; fi
-  require_go grpcurl
+  command -v go >/dev/null ||
+    die "go is needed to build grpcurl $GRPCURL_VERSION (Go >= 1.24); or install grpcurl yourself (https://github.com/fullstorydev/grpcurl/releases) and put it on PATH"
   log "installing grpcurl $GRPCURL_VERSION into $bin"
   mkdir -p "$BIN_DIR"
   GOBIN="$BIN_DIR" go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION" >&2
@@ -293,6 +296,12 @@ cmd_up() {
   print_env
 }
 
+cmd_tools() {
+  ensure_grpcurl
+  log "grpcurl $GRPCURL_VERSION is $BIN_DIR/grpcurl; to use it from your shell:"
+  printf 'export PATH="%s:$PATH"\n' "$BIN_DIR"
+}
+
 cmd_down() {
   stop_service localstack "localstack.runtime.main"
   stop_service redis "redis-server"
@@ -329,8 +338,9 @@ case "${1:-}" in
   down) take_lock && cmd_down ;;
   env) print_env ;;
   status) cmd_status ;;
+  tools) take_lock && cmd_tools ;;
   *)
-    echo "usage: bash scripts/services.sh up|down|env|status" >&2
+    echo "usage: bash scripts/services.sh up|down|env|status|tools" >&2
     exit 2
     ;;
 esac

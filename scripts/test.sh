@@ -3,6 +3,7 @@
 # and runs vitest with the arguments given (e.g. `npm test -- test/unit`). Exits with vitest's code,
 # after a plain "N passed, N failed" line for CI.
 # SECRETS_SERVICE_NO_SERVICES=1 skips the services, for tests that need none.
+# SECRETS_SERVICE_TESTS=long runs the long set (*.long.test.ts) instead of the suite: `npm run test:long`.
 set -euo pipefail
 source "$(dirname "$0")/node-env.sh"
 cd "$PROJECT_ROOT"

@@ -1,5 +1,7 @@
 // The only composition root: config -> adapters -> core -> transport.
 import { randomBytes } from "node:crypto";
+import { accessSync, constants as fsConstants } from "node:fs";
+import { delimiter, join } from "node:path";
 import { pino } from "pino";
 import { AwsKeyProvider } from "./adapters/aws-kms/aws-key-provider.js";
 import { LocalKeyProvider } from "./adapters/local-kms/local-key-provider.js";
@@ -7,7 +9,7 @@ import { MemoryIdempotencyStore } from "./adapters/memory/memory-idempotency-sto
 import { MemorySecretStore } from "./adapters/memory/memory-secret-store.js";
 import { connectMongo } from "./adapters/mongodb/connect.js";
 import { createApp } from "./app.js";
-import { mintToken } from "./auth/dev-token.js";
+import { devCacheDir, devJwtSecretFile, ensureDevJwtSecret, mintToken } from "./auth/dev-token.js";
 import { createTokenVerifier } from "./auth/token-verifier.js";
 import { ConfigError, loadConfig, type Config } from "./config/config.js";
 import type { KeyProvider } from "./ports/key-provider.js";
@@ -19,8 +21,11 @@ import { systemClock } from "./ports/clock.js";
 async function main(): Promise<void> {
   const dev = process.argv.includes("--dev");
   const env = dev ? devEnvironment(process.env) : process.env;
-  const config = loadConfig(env);
+  const config = loadConfig(env, { dev });
   const logger = pino({ level: config.logLevel, base: { service: "secrets" } });
+  // Every line the process writes is JSON: Node's warnings go through the logger too.
+  process.removeAllListeners("warning");
+  process.on("warning", (w) => logger.warn({ warning: { type: w.name, message: w.message } }, "process warning"));
 
   const stores = await openStores(config);
   const keys = openKeys(config);
@@ -33,6 +38,8 @@ async function main(): Promise<void> {
     clock: systemClock,
     logger,
     maxRequestBytes: config.maxRequestBytes,
+    maxTimeoutMs: config.maxDeadlineMs,
+    limits: config.connections,
     pendingVersionLeaseMs: config.pendingVersionLeaseMs,
     ...(config.tls ? { tls: config.tls } : {}),
   });
@@ -74,7 +81,10 @@ function openKeys(config: Config): KeyProvider {
   });
 }
 
-/** Embedded dev mode: memory store, a random local master key, loopback, a random token secret unless one is set. */
+/**
+ * Embedded dev mode: memory store, a random local master key, loopback. The token secret is
+ * AUTH_JWT_SECRET when set, else one kept in the cache folder, so tokens outlive a restart.
+ */
 function devEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return {
     ...env,
@@ -83,7 +93,7 @@ function devEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
     LOCAL_MASTER_KEY: `dev:${randomBytes(32).toString("base64")}`,
     LOCAL_MASTER_KEY_FILE: undefined,
     LOCAL_MASTER_KEY_ID: undefined,
-    AUTH_JWT_SECRET: env.AUTH_JWT_SECRET ?? randomBytes(32).toString("base64url"),
+    AUTH_JWT_SECRET: ensureDevJwtSecret(env),
     AUTH_JWKS_URL: undefined,
     AUTH_PUBLIC_KEY: undefined,
     AUTH_PUBLIC_KEY_FILE: undefined,
@@ -100,12 +110,36 @@ async function printDevBanner(env: NodeJS.ProcessEnv, address: { host: string; p
     ...(env.AUTH_AUDIENCE ? { audience: env.AUTH_AUDIENCE } : {}),
   });
   const target = `${address.host}:${address.port}`;
+  const signedWith = process.env.AUTH_JWT_SECRET
+    ? "AUTH_JWT_SECRET (set it the same way for dev-token)"
+    : `the secret in ${devJwtSecretFile(env)}, kept across restarts`;
+  // Where grpcurl is, or how to get it (`npm run tools` installs it into the cache folder, as services:up does).
+  const executable = (file: string) => {
+    try {
+      accessSync(file, fsConstants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const grpcurlDir = (env.PATH ?? "").split(delimiter).find((dir) => dir && executable(join(dir, "grpcurl")));
+  const cacheBin = join(devCacheDir(env), "bin");
+  const grpcurl = grpcurlDir
+    ? `grpcurl: ${join(grpcurlDir, "grpcurl")}`
+    : executable(join(cacheBin, "grpcurl"))
+      ? `grpcurl is in ${cacheBin}; put it on your PATH:\n    export PATH="${cacheBin}:$PATH"`
+      : `grpcurl is not installed: \`npm run tools\` installs it into ${cacheBin} (it needs Go), or use curl.`;
   process.stderr.write(`
 secrets-service dev mode on ${target}
   Data lives only in this process (in-memory store, random local master key): it is gone when the process stops.
 
   Dev token (developer "dev", valid 12h):
     export TOKEN=${token}
+  Tokens are signed with ${signedWith}.
+  A token for another developer (each developer sees only their own secrets):
+    export TOKEN_ALICE="$(npm run --silent dev-token -- --developer alice)"
+
+  ${grpcurl}
 
   Try it:
     grpcurl -plaintext -H "authorization: Bearer $TOKEN" \\

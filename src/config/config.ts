@@ -28,6 +28,12 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   http2MaxSessionMemoryMb: 32,
 };
 
+const DURATION_UNIT_SECONDS = { s: 1, m: 60, h: 60 * 60, d: 24 * 60 * 60 } as const;
+const DURATION_PATTERN = /^\d{1,9}[smhd]?$/;
+
+/** AUTH_MAX_TOKEN_LIFETIME's default. */
+export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
+
 const optionalString = z.string().trim().min(1).optional();
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
@@ -69,7 +75,7 @@ const envSchema = z.object({
   AUTH_ISSUER: optionalString,
   AUTH_AUDIENCE: optionalString,
   AUTH_ALGORITHMS: optionalString,
-  AUTH_MAX_TOKEN_LIFETIME: durationSeconds().default(24 * 60 * 60),
+  AUTH_MAX_TOKEN_LIFETIME: durationSeconds().default(DEFAULT_MAX_TOKEN_LIFETIME_SECONDS),
   AUTH_CLOCK_SKEW: durationSeconds().refine((s) => s <= MAX_CLOCK_SKEW_SECONDS, "must be at most 1h").default(60),
 
   REDIS_URL: optionalString,
@@ -231,19 +237,24 @@ function authConfig(e: Env, options: LoadOptions): AuthConfig {
 }
 
 const MAX_CLOCK_SKEW_SECONDS = 60 * 60;
-const DURATION_UNIT_SECONDS = { s: 1, m: 60, h: 60 * 60, d: 24 * 60 * 60 } as const;
+
+/** Seconds of a duration written as a bare number of seconds ("3600") or with s, m, h or d ("90m", "24h"); undefined if it is not one. */
+export function parseDurationSeconds(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (!DURATION_PATTERN.test(trimmed)) return undefined;
+  const unit = /[smhd]$/.test(trimmed) ? (trimmed.slice(-1) as keyof typeof DURATION_UNIT_SECONDS) : "s";
+  return Number.parseInt(trimmed, 10) * DURATION_UNIT_SECONDS[unit];
+}
 
 /** A duration in seconds: a bare number of seconds ("3600") or a number with s, m, h or d ("90m", "24h"). */
 function durationSeconds() {
   return z
     .string()
     .trim()
-    .regex(/^\d{1,9}[smhd]?$/, "must be a duration: seconds (3600) or a number with s, m, h or d (90m, 24h)")
-    .transform((text) => {
-      const unit = /[smhd]$/.test(text) ? (text.slice(-1) as keyof typeof DURATION_UNIT_SECONDS) : "s";
-      return Number.parseInt(text, 10) * DURATION_UNIT_SECONDS[unit];
-    });
+    .regex(DURATION_PATTERN, "must be a duration: seconds (3600) or a number with s, m, h or d (90m, 24h)")
+    .transform((text) => parseDurationSeconds(text)!);
 }
+
 
 function readConfigFile(variable: string, path: string): Buffer {
   try {

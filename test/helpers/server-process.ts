@@ -17,14 +17,24 @@ export interface ServerProcess {
   exited(): Promise<void>;
   /** Sends SIGKILL and waits for the exit. */
   kill(): Promise<void>;
+  /** Sends SIGTERM (a clean shutdown) and resolves with the exit code. */
+  terminate(): Promise<number | null>;
+}
+
+export interface SpawnOptions {
+  /** Arguments after src/main.ts, e.g. ["--dev"]. */
+  readonly args?: readonly string[];
+  /** A safety net against a process that never starts, not a speed check: generous for busy machines. */
+  readonly startTimeoutMs?: number;
 }
 
 /**
  * Starts `node --import tsx src/main.ts` with exactly `env` (plus PATH and HOME)
  * and waits for its JSON "listening" log line, which carries the bound port.
  */
-export async function spawnServerProcess(env: Record<string, string>, startTimeoutMs = 30_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+export async function spawnServerProcess(env: Record<string, string>, options: SpawnOptions = {}): Promise<ServerProcess> {
+  const startTimeoutMs = options.startTimeoutMs ?? 120_000;
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...(options.args ?? [])], {
     cwd: PROJECT_ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -54,7 +64,12 @@ export async function spawnServerProcess(env: Record<string, string>, startTimeo
     }
     await sleep(20);
   }
-  return { child, port, baseUrl: `http://127.0.0.1:${port}`, output: () => out, exited, kill };
+  const terminate = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    await exit;
+    return child.exitCode;
+  };
+  return { child, port, baseUrl: `http://127.0.0.1:${port}`, output: () => out, exited, kill, terminate };
 }
 
 function listeningPort(out: string): number | undefined {

@@ -14,6 +14,7 @@ import { systemClock } from "../../src/ports/clock.js";
 import type { KeyProvider } from "../../src/ports/key-provider.js";
 import type { SecretStore } from "../../src/ports/secret-store.js";
 import { connectGrpcClient } from "../helpers/clients.js";
+import { waitUntil } from "../helpers/lifecycle.js";
 import { dropDatabase, freshDbName, kmsCredentials, services } from "../helpers/services.js";
 import { startTcpProxy } from "../helpers/tcp-proxy.js";
 
@@ -85,13 +86,18 @@ describe("graceful shutdown", () => {
   let release: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
   const inner = new MemorySecretStore();
+  /** Names of the "slow..." calls that have reached the store (and wait at the gate). */
+  const arrived = new Set<string>();
   // findSecret waits at the gate, so a call is in flight when shutdown starts.
   const slowStore: SecretStore = new Proxy(inner, {
     get(target, prop, receiver) {
       const member = Reflect.get(target, prop, receiver) as unknown;
       if (prop !== "findSecret" || typeof member !== "function") return typeof member === "function" ? member.bind(target) : member;
       return async (...args: [string, string]) => {
-        if (args[1] === "slow") await gate;
+        if (args[1].startsWith("slow")) {
+          arrived.add(args[1]);
+          await gate;
+        }
         return (member as SecretStore["findSecret"]).apply(target, args);
       };
     },
@@ -111,8 +117,8 @@ describe("graceful shutdown", () => {
 
   it("finishes in-flight calls, reports NOT_SERVING, and refuses new connections", async () => {
     await ctx.client.createSecret({ name: "other", value: "v" });
-    const inFlight = codeOf(ctx.client.getSecret({ name: "slow" }));
-    await new Promise((r) => setTimeout(r, 100));
+    const inFlight = codeOf(ctx.client.getSecret({ name: "slow_in_flight" }));
+    await waitUntil(() => arrived.has("slow_in_flight"), "the call is in flight in the server");
     const closing = ctx.server.close(10_000);
     expect(ctx.app.health.get("")).toBe("NOT_SERVING");
     release();

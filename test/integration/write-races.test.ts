@@ -8,15 +8,40 @@ import { openKeys, openStore, type StoreFixture } from "../helpers/adapters.js";
 import { coreOver, createInput, principal, uniqueName } from "../helpers/core.js";
 
 // Writers that stall past the lease, and what they leave behind, on the real store.
-// The lease is short (300 ms) so another writer rolls the stalled write forward.
+// The lease is short (2 s) so another writer rolls the stalled write forward soon; long enough
+// that a writer's own steps fit in half of it on a busy machine (they take milliseconds). A stalled
+// writer waits at a gate until the test has done what it must do meanwhile, never for a fixed
+// time, so the order of events is the same on an idle machine and on a busy one.
 
-const LEASE_MS = 300;
+const LEASE_MS = 2_000;
 const dev = principal("dev_races");
 
-/** The store, with one method delayed once (the first call for which `when` holds). */
-function stallOnce<K extends keyof SecretStore>(store: SecretStore, method: K, ms: number, when: (...args: Parameters<SecretStore[K]>) => boolean = () => true): SecretStore {
+/** A gate a stalled call waits at: `reached` resolves when the call arrives, `release()` lets it go on. */
+interface Hold {
+  readonly reached: Promise<void>;
+  release(): void;
+}
+
+function newHold(): Hold & { arrive(): Promise<void> } {
+  let arrived!: () => void;
+  let released!: () => void;
+  const reached = new Promise<void>((resolve) => (arrived = resolve));
+  const gate = new Promise<void>((resolve) => (released = resolve));
+  return {
+    reached,
+    release: () => released(),
+    arrive: () => {
+      arrived();
+      return gate;
+    },
+  };
+}
+
+/** The store, with one method held once (the first call for which `when` holds) until the test releases it. */
+function holdOnce<K extends keyof SecretStore>(store: SecretStore, method: K, when: (...args: Parameters<SecretStore[K]>) => boolean = () => true): { store: SecretStore } & Hold {
   let done = false;
-  return new Proxy(store, {
+  const hold = newHold();
+  const held = new Proxy(store, {
     get(target, prop, receiver) {
       const member = Reflect.get(target, prop, receiver) as unknown;
       if (typeof member !== "function") return member;
@@ -25,12 +50,26 @@ function stallOnce<K extends keyof SecretStore>(store: SecretStore, method: K, m
       return async (...args: Parameters<SecretStore[K]>) => {
         if (!done && when(...args)) {
           done = true;
-          await sleep(ms);
+          await hold.arrive();
         }
         return bound(...args);
       };
     },
   });
+  return { store: held, reached: hold.reached, release: hold.release };
+}
+
+/** Waits until a claim written before now is older than the lease, by the clock the writers use. */
+const pastTheLease = () => sleep(LEASE_MS + 50);
+
+/** Waits until `writer` is held at the gate; fails at once (instead of hanging) if it ends before. */
+async function heldAt(hold: Hold, writer: Promise<unknown>): Promise<void> {
+  const ended = writer.then(
+    () => Promise.reject(new Error("the writer finished before reaching the gate")),
+    (err: unknown) => Promise.reject(err),
+  );
+  ended.catch(() => {}); // the race below reports it; once held, the writer's own outcome is awaited later
+  await Promise.race([hold.reached, ended]);
 }
 
 describe("stalled writers (FerretDB)", () => {
@@ -49,11 +88,13 @@ describe("stalled writers (FerretDB)", () => {
   it("a commit that lands after its write was rolled forward reports success and keeps the version", async () => {
     const name = uniqueName();
     const created = await core().createSecret(dev, createInput(name, "v1"));
-    // Writer A's commit reaches the database 500 ms late; B rolls A's claim forward meanwhile.
-    const slow = core(stallOnce(fixture.store, "updateSecret", 500));
-    const a = slow.putSecretValue(dev, { name, value: "from-A", etag: created.etag, requestId: "" });
-    await sleep(LEASE_MS + 50);
+    // Writer A's commit reaches the database after the lease; B rolls A's claim forward meanwhile.
+    const commit = holdOnce(fixture.store, "updateSecret");
+    const a = core(commit.store).putSecretValue(dev, { name, value: "from-A", etag: created.etag, requestId: "" });
+    await heldAt(commit, a);
+    await pastTheLease();
     const b = await core().updateSecret(dev, { name, updateMask: ["description"], description: "from-B", metadata: {}, etag: "" });
+    commit.release();
     const aResult = await a;
     expect(aResult.version.version).toBe(2);
     expect(b.latestVersion).toBe(2);
@@ -77,11 +118,15 @@ describe("stalled writers (FerretDB)", () => {
   it("a writer stalled past half the lease before inserting its version retries instead of leaving an orphan", async () => {
     const name = uniqueName();
     await core().createSecret(dev, createInput(name, "v1"));
+    // The first data key comes after the lease is over: between A's claim and its version insert.
+    const dataKey = newHold();
     let stalled = false;
     const slowKeys: KeyProvider = {
-      // The first data key takes 500 ms: past half the lease, between A's claim and its version insert.
       generateDataKey: async (c) => {
-        if (!stalled) await sleep((stalled = true) && 500);
+        if (!stalled) {
+          stalled = true;
+          await dataKey.arrive();
+        }
         return keys.generateDataKey(c);
       },
       decryptDataKey: (id, w, c) => keys.decryptDataKey(id, w, c),
@@ -89,8 +134,10 @@ describe("stalled writers (FerretDB)", () => {
     };
     const slow = coreOver(fixture.store, slowKeys, systemClock, LEASE_MS, fixture.idempotency);
     const a = slow.putSecretValue(dev, { name, value: "from-A", etag: "", requestId: "" });
-    await sleep(LEASE_MS + 50);
+    await heldAt(dataKey, a);
+    await pastTheLease();
     await core().updateSecret(dev, { name, updateMask: ["description"], description: "from-B", metadata: {}, etag: "" });
+    dataKey.release();
     const aResult = await a;
     const secret = await core().getSecret(dev, name);
     expect(secret.latestVersion).toBe(aResult.version.version);
@@ -103,11 +150,14 @@ describe("stalled writers (FerretDB)", () => {
   it("a retry with the same request_id while the first attempt is slow waits for it instead of writing twice", async () => {
     const name = uniqueName();
     await core().createSecret(dev, createInput(name, "v1"));
-    const slow = core(stallOnce(fixture.store, "claimRevision", 500));
-    const first = slow.putSecretValue(dev, { name, value: "once", etag: "", requestId: "req-1" });
-    await sleep(LEASE_MS + 50);
+    // The first attempt stalls before its claim, for longer than a write's lease.
+    const claim = holdOnce(fixture.store, "claimRevision");
+    const first = core(claim.store).putSecretValue(dev, { name, value: "once", etag: "", requestId: "req-1" });
+    await heldAt(claim, first);
+    await pastTheLease();
     const early = await core().putSecretValue(dev, { name, value: "once", etag: "", requestId: "req-1" }).then(() => "ok", (e: unknown) => e);
     expect(early).toBeInstanceOf(AbortedError);
+    claim.release();
     const firstResult = await first;
     const retry = await core().putSecretValue(dev, { name, value: "once", etag: "", requestId: "req-1" });
     expect(retry.version.version).toBe(firstResult.version.version);
