@@ -7,8 +7,9 @@ import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, un
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { JsonReadOptions } from "@bufbuild/protobuf";
 import type { Logger } from "pino";
-import { boundMessage, clip } from "../errors.js";
+import { boundMessage } from "../errors.js";
 import { type CallRecord, callKey } from "./call.js";
+import { callLogger } from "./call-log.js";
 import { clampTimeouts } from "./timeouts.js";
 
 // The edge: every request passes here before connect-node's protocol handlers and
@@ -193,50 +194,4 @@ function strictUtf8Decoder(): { decode(input?: Uint8Array): string } {
 
 function endWithStatus(res: NodeResponse, status: number): void {
   (res as http.ServerResponse).writeHead(status).end();
-}
-
-interface CallLogger {
-  call(call: CallRecord, res: NodeResponse, started: number): void;
-  unrouted(path: string, status: number, started: number): void;
-  failure(call: CallRecord, err: unknown): void;
-}
-
-/** One line per call: method, code, duration, developer, name; never a message body. */
-function callLogger(logger: Logger): CallLogger {
-  const ms = (started: number) => Math.round((performance.now() - started) * 10) / 10;
-  return {
-    call(call, res, started) {
-      const reason: unknown = call.signal?.reason;
-      const code = reason instanceof ConnectError ? Code[reason.code] : !res.writableFinished ? "Canceled" : call.signal ? "ok" : codeOfStatus(res.statusCode);
-      const severe = reason instanceof ConnectError && (reason.code === Code.Internal || reason.code === Code.DataLoss || reason.code === Code.Unknown);
-      const fields = {
-        method: call.method,
-        code,
-        durationMs: ms(started),
-        ...(call.developer ? { developer: call.developer } : {}),
-        ...(call.name ? { name: call.name } : {}),
-        ...(severe ? { err: describeCause(reason) } : {}),
-      };
-      if (severe) logger.error(fields, "call");
-      else logger.info(fields, "call");
-    },
-    unrouted(path, status, started) {
-      logger.info({ path: clip(path), code: codeOfStatus(status), status, durationMs: ms(started) }, "call");
-    },
-    failure(call, err) {
-      logger.debug({ method: call.method, err: describeCause(err) }, "response not written");
-    },
-  };
-}
-
-/** Answers connect gives by HTTP status alone (unknown path, media type, method): what a gRPC client reads from them. */
-function codeOfStatus(status: number): string {
-  return [404, 405, 415, 505].includes(status) ? "Unimplemented" : "Unknown";
-}
-
-/** Error class and code only: messages of driver errors could quote data. */
-function describeCause(err: unknown): { type: string; cause?: string } {
-  const root = err instanceof ConnectError && err.cause !== undefined ? err.cause : err;
-  const cause = root instanceof Error && root.cause instanceof Error ? root.cause.name : undefined;
-  return { type: root instanceof Error ? root.name : typeof root, ...(cause ? { cause } : {}) };
 }
