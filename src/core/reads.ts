@@ -1,4 +1,4 @@
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError, SecretsError } from "../errors.js";
+import { clip, FailedPreconditionError, InvalidArgumentError, NotFoundError, SecretsError } from "../errors.js";
 import type { KeyProvider } from "../ports/key-provider.js";
 import type { Clock } from "../ports/clock.js";
 import type { SealedValue, SecretRecord, SecretStore } from "../ports/secret-store.js";
@@ -51,7 +51,7 @@ export async function batchGetSecretValues(deps: ReadDeps, p: Principal, names: 
   if (names.length > BATCH_MAX_NAMES) throw new InvalidArgumentError("names", `must name at most ${BATCH_MAX_NAMES} secrets`);
   const seen = new Set<string>();
   for (const name of names) {
-    if (seen.has(name)) throw new InvalidArgumentError("names", `names "${name.slice(0, 128)}" twice`);
+    if (seen.has(name)) throw new InvalidArgumentError("names", `names "${clip(name)}" twice`);
     seen.add(name);
   }
   const valid = names.filter((n) => {

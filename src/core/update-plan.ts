@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from "../errors.js";
+import { clip, InvalidArgumentError } from "../errors.js";
 import type { FieldsPatch } from "../ports/secret-store.js";
 import { resolveExpiry, resolveMaxVersions, validateDescription, validateMetadata, validateValue } from "./validation.js";
 
@@ -28,7 +28,7 @@ export interface UpdatePlan {
 export function planUpdate(input: UpdateFields, now: Date = new Date()): UpdatePlan {
   for (const path of input.updateMask) {
     if (!UPDATABLE.has(path)) {
-      throw new InvalidArgumentError("update_mask", `unknown path "${path.slice(0, 64)}"; allowed: ${[...UPDATABLE].join(", ")}`);
+      throw new InvalidArgumentError("update_mask", `unknown path "${clip(path)}"; allowed: ${[...UPDATABLE].join(", ")}`);
     }
   }
   const mask = new Set(input.updateMask);

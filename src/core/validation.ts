@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from "../errors.js";
+import { clip, InvalidArgumentError } from "../errors.js";
 import {
   DEFAULT_MAX_VERSIONS,
   DEFAULT_RECOVERY_WINDOW_DAYS,
@@ -50,10 +50,10 @@ export function validateMetadata(metadata: Readonly<Record<string, string>>, fie
   for (const [key, value] of entries) {
     if (key.length === 0) throw new InvalidArgumentError(field, "keys must not be empty");
     if (chars(key) > METADATA_KEY_MAX_CHARS) {
-      throw new InvalidArgumentError(field, `key "${key.slice(0, 80)}" must be at most ${METADATA_KEY_MAX_CHARS} characters`);
+      throw new InvalidArgumentError(field, `key "${clip(key)}" must be at most ${METADATA_KEY_MAX_CHARS} characters`);
     }
     if (!METADATA_KEY_PATTERN.test(key)) {
-      throw new InvalidArgumentError(field, `key "${key.slice(0, 80)}" must match ${METADATA_KEY_PATTERN.source}`);
+      throw new InvalidArgumentError(field, `key "${clip(key)}" must match ${METADATA_KEY_PATTERN.source}`);
     }
     if (chars(value) > METADATA_VALUE_MAX_CHARS) {
       throw new InvalidArgumentError(field, `value of "${key}" must be at most ${METADATA_VALUE_MAX_CHARS} characters`);

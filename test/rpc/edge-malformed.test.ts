@@ -176,6 +176,20 @@ describe("malformed requests at the edge", () => {
     expect(((await huge.json()) as { message: string }).message.length).toBeLessThanOrEqual(513);
   });
 
+  it("an error quoting input cuts it at a character boundary, never inside a surrogate pair", async () => {
+    const key = `k${"🔑".repeat(100)}`; // not a valid key; cutting it by UTF-16 units would split a pair
+    const reply = await grpc("CreateSecret", grpcFrame(toBinary(CreateSecretRequestSchema, create(CreateSecretRequestSchema, { name: "quoted_probe", value: "v", metadata: { [key]: "x" } }))));
+    expect(reply.grpcStatus, reply.grpcMessage).toBe(3);
+    expect(reply.grpcMessage!.isWellFormed()).toBe(true);
+    expect(reply.grpcMessage).toContain("metadata: key");
+    expect(reply.grpcMessage!.length).toBeLessThan(400);
+    const json = await fetchRaw("UpdateSecret", JSON.stringify({ name: "quoted_probe", update_mask: `d${"𝄞".repeat(100)}` }), "application/json");
+    const text = Buffer.from(await json.arrayBuffer()).toString("utf8");
+    expect(json.status).toBe(400);
+    expect(text).not.toContain("\ufffd");
+    expect((JSON.parse(text) as { message: string }).message.isWellFormed()).toBe(true);
+  });
+
   it("binary requests keep ignoring unknown fields, as protobuf's rules say", async () => {
     await fetchRaw("CreateSecret", JSON.stringify({ name: "unknown_field_probe", value: "kept" }), "application/json");
     const known = toBinary(GetSecretValueRequestSchema, create(GetSecretValueRequestSchema, { name: "unknown_field_probe" }));
