@@ -117,6 +117,25 @@ describe("connections", () => {
     expect(received).toContain("SERVING");
   });
 
+  it("a Watch stream over HTTP/1.1, on a socket kept alive from an earlier call, outlives the idle timeout", async () => {
+    const socket = net.connect(server.server.address.port, "127.0.0.1");
+    let received = "";
+    socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
+    let closed = false;
+    socket.once("close", () => (closed = true));
+    const check = JSON.stringify({ service: "" });
+    socket.write(`POST /grpc.health.v1.Health/Check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${check.length}\r\n\r\n${check}`);
+    while (!received.includes("SERVING")) await sleep(10);
+    // Connect server-streaming: one enveloped JSON message.
+    const watch = grpcFrame(Buffer.from(JSON.stringify({ service: "" })));
+    socket.write(`POST /grpc.health.v1.Health/Watch HTTP/1.1\r\nHost: x\r\nContent-Type: application/connect+json\r\nContent-Length: ${watch.length}\r\n\r\n`);
+    socket.write(watch);
+    await sleep(IDLE_TIMEOUT_MS * 2);
+    expect(closed, "the socket was closed while its Watch stream was open").toBe(false);
+    expect(received.split("SERVING").length - 1).toBe(2);
+    socket.destroy();
+  });
+
   it("an idle HTTP/2 session gets GOAWAY after the idle timeout; one with an open stream is kept", async () => {
     const idle = await connectSession(server.baseUrl);
     const goaway = new Promise<number>((resolve) => idle.once("goaway", (code) => resolve(code)));
