@@ -4,7 +4,7 @@ import { file_grpc_reflection_v1_reflection } from "../gen/grpc/reflection/v1/re
 import { file_grpc_reflection_v1alpha_reflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { file_secrets_v1_secrets, SecretsService as SecretsServiceDesc } from "../gen/secrets/v1/secrets_pb.js";
 import type { TokenVerifier } from "./auth/token-verifier.js";
-import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "./config/config.js";
+import { DEFAULT_CONNECTION_LIMITS, DEFAULT_MAX_DEADLINE_MS, type ConnectionLimits } from "./config/config.js";
 import { createSecretsService } from "./core/secrets-service.js";
 import type { Clock } from "./ports/clock.js";
 import type { IdempotencyStore } from "./ports/idempotency-store.js";
@@ -36,8 +36,6 @@ export interface App {
   listen(host: string, port: number): Promise<RunningServer>;
 }
 
-export const DEFAULT_MAX_TIMEOUT_MS = 24 * 60 * 60 * 1000;
-
 /** Wires core and transport over the given adapters (main.ts and the tests both use it). */
 export function createApp(deps: AppDeps): App {
   const service = createSecretsService({
@@ -62,7 +60,7 @@ export function createApp(deps: AppDeps): App {
     },
     interceptors: [errorInterceptor(), authInterceptor(deps.verifier, new Set([SecretsServiceDesc.typeName]))],
     maxRequestBytes: deps.maxRequestBytes,
-    maxTimeoutMs: deps.maxTimeoutMs ?? DEFAULT_MAX_TIMEOUT_MS,
+    maxTimeoutMs: deps.maxTimeoutMs ?? DEFAULT_MAX_DEADLINE_MS,
     limits: deps.limits ?? DEFAULT_CONNECTION_LIMITS,
     logger: deps.logger,
     health,

@@ -19,6 +19,9 @@ export interface ConnectionLimits {
   readonly http2MaxSessionMemoryMb: number;
 }
 
+/** MAX_DEADLINE_MS's default: client deadlines beyond a day are shortened to it. */
+export const DEFAULT_MAX_DEADLINE_MS = 24 * 60 * 60 * 1000;
+
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 60_000,
@@ -46,7 +49,7 @@ const envSchema = z.object({
   SHUTDOWN_GRACE_MS: positiveInt.default(10_000),
   PENDING_VERSION_LEASE_MS: positiveInt.default(30_000),
   SWEEP_INTERVAL_MS: positiveInt.default(60_000),
-  MAX_DEADLINE_MS: positiveInt.default(24 * 60 * 60 * 1000),
+  MAX_DEADLINE_MS: positiveInt.default(DEFAULT_MAX_DEADLINE_MS),
   HTTP_HEADERS_TIMEOUT_MS: positiveInt.default(DEFAULT_CONNECTION_LIMITS.headersTimeoutMs),
   HTTP_REQUEST_TIMEOUT_MS: positiveInt.default(DEFAULT_CONNECTION_LIMITS.requestTimeoutMs),
   IDLE_TIMEOUT_MS: positiveInt.default(DEFAULT_CONNECTION_LIMITS.idleTimeoutMs),
