@@ -25,7 +25,7 @@ export interface AppDeps {
   readonly logger: Logger;
   readonly maxRequestBytes: number;
   /** Client deadlines beyond this are shortened to it (default 24 h). */
-  readonly maxTimeoutMs?: number;
+  readonly maxDeadlineMs?: number;
   readonly limits?: ConnectionLimits;
   readonly pendingVersionLeaseMs: number;
   readonly tls?: { cert: Buffer; key: Buffer };
@@ -60,7 +60,7 @@ export function createApp(deps: AppDeps): App {
     },
     interceptors: [errorInterceptor(), authInterceptor(deps.verifier, new Set([SecretsServiceDesc.typeName]))],
     maxRequestBytes: deps.maxRequestBytes,
-    maxTimeoutMs: deps.maxTimeoutMs ?? DEFAULT_MAX_DEADLINE_MS,
+    maxDeadlineMs: deps.maxDeadlineMs ?? DEFAULT_MAX_DEADLINE_MS,
     limits: deps.limits ?? DEFAULT_CONNECTION_LIMITS,
     logger: deps.logger,
     health,

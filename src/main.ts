@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     clock: systemClock,
     logger,
     maxRequestBytes: config.maxRequestBytes,
-    maxTimeoutMs: config.maxDeadlineMs,
+    maxDeadlineMs: config.maxDeadlineMs,
     limits: config.connections,
     pendingVersionLeaseMs: config.pendingVersionLeaseMs,
     ...(config.tls ? { tls: config.tls } : {}),

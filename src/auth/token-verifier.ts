@@ -1,6 +1,6 @@
 import { createPublicKey } from "node:crypto";
 import { createRemoteJWKSet, jwtVerify, errors as joseErrors, type JWTPayload, type JWTVerifyOptions } from "jose";
-import type { AuthConfig } from "../config/config.js";
+import { DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, type AuthConfig } from "../config/config.js";
 import { isValidPrincipalId, type Principal } from "../core/principal.js";
 import { UnauthenticatedError } from "../errors.js";
 
@@ -8,10 +8,6 @@ export interface TokenVerifier {
   /** Verifies a bearer token and returns who is calling; UnauthenticatedError otherwise. */
   verify(token: string): Promise<Principal>;
 }
-
-// Safe defaults for callers that leave the time policy out (loadConfig always sets it).
-const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
-const DEFAULT_CLOCK_SKEW_SECONDS = 60;
 
 interface TimePolicy {
   /** 0 = unlimited. */
@@ -26,6 +22,7 @@ interface TimePolicy {
  * quotes the token.
  */
 export async function createTokenVerifier(config: AuthConfig): Promise<TokenVerifier> {
+  // Safe defaults for callers that leave the time policy out (loadConfig always sets it).
   const policy: TimePolicy = {
     maxLifetimeSeconds: config.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
     skewSeconds: config.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS,

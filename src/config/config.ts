@@ -36,6 +36,8 @@ const DURATION_PATTERN = /^\d{1,9}[smhd]?$/;
 
 /** AUTH_MAX_TOKEN_LIFETIME's default. */
 export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
+/** AUTH_CLOCK_SKEW's default. */
+export const DEFAULT_CLOCK_SKEW_SECONDS = 60;
 
 const optionalString = z.string().trim().min(1).optional();
 const port = z.coerce.number().int().min(0).max(65_535);
@@ -79,7 +81,7 @@ const envSchema = z.object({
   AUTH_AUDIENCE: optionalString,
   AUTH_ALGORITHMS: optionalString,
   AUTH_MAX_TOKEN_LIFETIME: durationSeconds().default(DEFAULT_MAX_TOKEN_LIFETIME_SECONDS),
-  AUTH_CLOCK_SKEW: durationSeconds().refine((s) => s <= MAX_CLOCK_SKEW_SECONDS, "must be at most 1h").default(60),
+  AUTH_CLOCK_SKEW: durationSeconds().refine((s) => s <= MAX_CLOCK_SKEW_SECONDS, "must be at most 1h").default(DEFAULT_CLOCK_SKEW_SECONDS),
 
   REDIS_URL: optionalString,
 });

@@ -33,7 +33,7 @@ export interface EdgeOptions {
   /** Larger request messages answer RESOURCE_EXHAUSTED. */
   readonly maxRequestBytes: number;
   /** Client deadlines beyond this are shortened to it. */
-  readonly maxTimeoutMs: number;
+  readonly maxDeadlineMs: number;
   /** An HTTP/2 request whose single message has not fully arrived within this is reset (HTTP/1.1: Node's requestTimeout). */
   readonly requestTimeoutMs: number;
   readonly logger: Logger;
@@ -88,7 +88,7 @@ export function createEdge(options: EdgeOptions): (req: NodeRequest, res: NodeRe
     }
     res.once("close", () => log.call(call, res, started));
     if (handler.method.methodKind === "unary" || handler.method.methodKind === "server_streaming") resetIfSlow(req, options.requestTimeoutMs);
-    serve(handler, call, req, res, options.maxTimeoutMs).catch((err: unknown) => {
+    serve(handler, call, req, res, options.maxDeadlineMs).catch((err: unknown) => {
       // The client went away while the response was written, or the request had no authority.
       log.failure(call, err);
       if (!res.headersSent) endWithStatus(res, 400);
@@ -97,9 +97,9 @@ export function createEdge(options: EdgeOptions): (req: NodeRequest, res: NodeRe
   };
 }
 
-async function serve(handler: UniversalHandler, call: CallRecord, req: NodeRequest, res: NodeResponse, maxTimeoutMs: number): Promise<void> {
+async function serve(handler: UniversalHandler, call: CallRecord, req: NodeRequest, res: NodeResponse, maxDeadlineMs: number): Promise<void> {
   const ureq = universalRequestFromNodeRequest(req, res, undefined, createContextValues().set(callKey, call));
-  clampTimeouts(ureq.header, maxTimeoutMs);
+  clampTimeouts(ureq.header, maxDeadlineMs);
   let ures: UniversalServerResponse = await handler(ureq);
   const replacement = normalizedRejection(call);
   if (replacement) {

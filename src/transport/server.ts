@@ -14,7 +14,7 @@ export interface ServerOptions {
   /** Larger requests answer RESOURCE_EXHAUSTED. */
   readonly maxRequestBytes: number;
   /** Client deadlines beyond this are shortened to it. */
-  readonly maxTimeoutMs: number;
+  readonly maxDeadlineMs: number;
   readonly limits: ConnectionLimits;
   readonly logger: Logger;
   readonly health: HealthState;

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { InvalidArgumentError } from "../../src/errors.js";
+import { expectArgumentRefused } from "./refused-argument.js";
 import type { IdempotencyRecord, IdempotencyStore } from "../../src/ports/idempotency-store.js";
 
 export function idempotencyStoreContract(kind: string, open: () => Promise<{ idempotency: IdempotencyStore; dispose(): Promise<void> }>): void {
@@ -69,12 +69,7 @@ export function idempotencyStoreContract(kind: string, open: () => Promise<{ ide
         for (const [argument, usual, call] of calls) {
           for (const bad of [[usual], { $ne: null }]) {
             const label = `${method}(${argument} = ${JSON.stringify(bad)})`;
-            const err = await call(bad as never).then(
-              (result) => new Error(`${label} ran and returned ${JSON.stringify(result)}`),
-              (e: unknown) => e,
-            );
-            expect(err, label).toBeInstanceOf(InvalidArgumentError);
-            expect((err as InvalidArgumentError).field, label).toBe(argument);
+            await expectArgumentRefused(label, argument, () => call(bad as never));
           }
         }
       }

@@ -51,6 +51,11 @@ function trickle(port: number, text: string, everyMs: number): Promise<Closed> {
   });
 }
 
+/** grpc.health.v1 Check over a raw HTTP/2 session. */
+function healthCheck(session: http2.ClientHttp2Session) {
+  return rawRequest(session, { path: "/grpc.health.v1.Health/Check", contentType: "application/grpc", body: grpcFrame(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, {}))) });
+}
+
 function closedWithin(socket: net.Socket | http2.ClientHttp2Session): Promise<void> {
   return new Promise((resolve) => socket.once("close", () => resolve()));
 }
@@ -139,9 +144,7 @@ describe("connections", () => {
   it("an idle HTTP/2 session gets GOAWAY after the idle timeout; one with an open stream is kept", async () => {
     const idle = await connectSession(server.baseUrl);
     const goaway = new Promise<number>((resolve) => idle.once("goaway", (code) => resolve(code)));
-    const health = (session: http2.ClientHttp2Session) =>
-      rawRequest(session, { path: "/grpc.health.v1.Health/Check", contentType: "application/grpc", body: grpcFrame(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, {}))) });
-    expect((await health(idle)).grpcStatus).toBe(0);
+    expect((await healthCheck(idle)).grpcStatus).toBe(0);
     expect(await goaway).toBe(http2.constants.NGHTTP2_NO_ERROR);
     await closedWithin(idle);
 
@@ -156,7 +159,7 @@ describe("connections", () => {
     const probe = await connectSession(server.baseUrl);
     await Promise.all([closedWithin(probe), sleep(IDLE_TIMEOUT_MS * 2)]);
     expect(busyGoaway).toBe(false);
-    expect((await health(busy)).grpcStatus).toBe(0);
+    expect((await healthCheck(busy)).grpcStatus).toBe(0);
     watch.close();
     await closeSession(busy);
   });
@@ -171,7 +174,7 @@ describe("connections", () => {
       stream.write(Buffer.concat([Buffer.from([0, 0, 0, 0, 100]), Buffer.from("abc")]));
       await new Promise((resolve) => stream.once("close", resolve));
       expect(stream.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
-      const health = await rawRequest(session, { path: "/grpc.health.v1.Health/Check", contentType: "application/grpc", body: grpcFrame(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, {}))) });
+      const health = await healthCheck(session);
       expect(health.grpcStatus).toBe(0);
     } finally {
       await closeSession(session);
@@ -182,7 +185,7 @@ describe("connections", () => {
     const session = await connectSession(server.baseUrl);
     try {
       // After a reply the server's SETTINGS have certainly been received.
-      const reply = await rawRequest(session, { path: "/grpc.health.v1.Health/Check", contentType: "application/grpc", body: grpcFrame(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, {}))) });
+      const reply = await healthCheck(session);
       expect(reply.grpcStatus).toBe(0);
       expect(session.remoteSettings.maxConcurrentStreams).toBe(1_000);
     } finally {
@@ -194,12 +197,10 @@ describe("connections", () => {
     const limited = await startTestServer({ store: "memory", keys: "local", label: "rpc_maxconn", limits: { maxConnections: 3 } });
     const sessions: http2.ClientHttp2Session[] = [];
     try {
-      const health = (session: http2.ClientHttp2Session) =>
-        rawRequest(session, { path: "/grpc.health.v1.Health/Check", contentType: "application/grpc", body: grpcFrame(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, {}))) });
       for (let i = 0; i < 3; i++) {
         const s = await connectSession(limited.baseUrl);
         sessions.push(s);
-        expect((await health(s)).grpcStatus).toBe(0);
+        expect((await healthCheck(s)).grpcStatus).toBe(0);
       }
       const extra = net.connect(limited.server.address.port, "127.0.0.1");
       let answered = "";
@@ -214,7 +215,7 @@ describe("connections", () => {
       for (let attempt = 0; again === undefined; attempt++) {
         const s = http2.connect(limited.baseUrl);
         s.on("error", () => {});
-        const reply = await Promise.race([health(s).catch(() => undefined), closedWithin(s).then(() => undefined)]);
+        const reply = await Promise.race([healthCheck(s).catch(() => undefined), closedWithin(s).then(() => undefined)]);
         if (reply) {
           again = reply.grpcStatus;
           sessions.push(s);
