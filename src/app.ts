@@ -6,11 +6,13 @@ import { file_secrets_v1_secrets, SecretsService as SecretsServiceDesc } from ".
 import type { TokenVerifier } from "./auth/token-verifier.js";
 import { DEFAULT_CONNECTION_LIMITS, DEFAULT_MAX_DEADLINE_MS, type ConnectionLimits } from "./config/config.js";
 import { createSecretsService } from "./core/secrets-service.js";
+import type { ValueCache } from "./core/value-cache.js";
 import type { Clock } from "./ports/clock.js";
 import type { IdempotencyStore } from "./ports/idempotency-store.js";
 import type { KeyProvider } from "./ports/key-provider.js";
 import type { SecretStore } from "./ports/secret-store.js";
 import { HealthState, healthRoutes } from "./transport/health.js";
+import type { CallObserver } from "./transport/call-log.js";
 import { authInterceptor, errorInterceptor } from "./transport/interceptors.js";
 import { reflectionRoutes } from "./transport/reflection.js";
 import { secretsRoutes } from "./transport/secrets-handlers.js";
@@ -29,6 +31,10 @@ export interface AppDeps {
   readonly limits?: ConnectionLimits;
   readonly pendingVersionLeaseMs: number;
   readonly tls?: { cert: Buffer; key: Buffer };
+  /** Value reads go through it, and it hears of every commit; started and stopped by the caller. */
+  readonly valueCache?: ValueCache;
+  /** Told of every call when its response is done (metrics). */
+  readonly onCall?: CallObserver;
 }
 
 export interface App {
@@ -44,6 +50,7 @@ export function createApp(deps: AppDeps): App {
     keys: deps.keys,
     clock: deps.clock,
     pendingLeaseMs: deps.pendingVersionLeaseMs,
+    ...(deps.valueCache ? { cache: deps.valueCache, changes: deps.valueCache } : {}),
   });
   const health = new HealthState();
   health.setStatus(SecretsServiceDesc.typeName, "SERVING");
@@ -64,6 +71,7 @@ export function createApp(deps: AppDeps): App {
     limits: deps.limits ?? DEFAULT_CONNECTION_LIMITS,
     logger: deps.logger,
     health,
+    ...(deps.onCall ? { onCall: deps.onCall } : {}),
     ...(deps.tls ? { tls: deps.tls } : {}),
   });
   return { health, listen: (host, port) => server.listen(host, port) };

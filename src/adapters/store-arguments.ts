@@ -19,6 +19,10 @@ export function checkDate(argument: string, value: unknown): asserts value is Da
   if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new InvalidArgumentError(argument, "must be a valid date");
 }
 
+export function checkBytes(argument: string, value: unknown): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new InvalidArgumentError(argument, "must be bytes");
+}
+
 export function checkStrings(argument: string, value: unknown): asserts value is readonly string[] {
   if (!Array.isArray(value)) throw new InvalidArgumentError(argument, "must be a list of strings");
   for (const item of value) checkString(argument, item);

@@ -84,6 +84,14 @@ const envSchema = z.object({
   AUTH_CLOCK_SKEW: durationSeconds().refine((s) => s <= MAX_CLOCK_SKEW_SECONDS, "must be at most 1h").default(DEFAULT_CLOCK_SKEW_SECONDS),
 
   REDIS_URL: optionalString,
+  CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(30),
+  CACHE_LOCAL_MAX_BYTES: z.coerce.number().int().min(0).default(64 * 1024 * 1024),
+  CACHE_MAX_STALENESS_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
+  CACHE_KEY_ROTATION: durationSeconds().refine((s) => s >= 60, "must be at least 60 seconds").default(24 * 60 * 60),
+  CACHE_COMMAND_TIMEOUT_MS: positiveInt.max(10_000).default(100),
+
+  METRICS_PORT: z.union([z.literal("off"), port]).optional(),
+  METRICS_HOST: z.string().min(1).default("127.0.0.1"),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -104,7 +112,24 @@ export interface Config {
     | { kind: "aws-kms"; keyId: string; region: string; endpoint?: string }
     | { kind: "local"; masterKeys: Map<string, Buffer>; activeKeyId: string };
   readonly auth: AuthConfig;
+  readonly cache: CacheConfig;
+  /** Where /metrics is served; absent: not served. */
+  readonly metrics?: { host: string; port: number };
 }
+
+export interface CacheConfig {
+  /** Entry lifetime; 0 = no cache: every read goes to the store and KMS. */
+  readonly ttlMs: number;
+  /** Bound of the in-process layer; 0 = none. */
+  readonly localMaxBytes: number;
+  readonly maxStalenessMs: number;
+  readonly keyRotationMs: number;
+  readonly commandTimeoutMs: number;
+  /** The shared layer; without it (and with a database store) the cache is off. */
+  readonly redisUrl?: string;
+}
+
+export const DEFAULT_METRICS_PORT = 9464;
 
 export interface AuthConfig {
   readonly hmacSecret?: string;
@@ -149,7 +174,22 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: LoadOptions = {}): C
     store: storeConfig(e),
     keys: keysConfig(e),
     auth: authConfig(e, options),
+    cache: {
+      ttlMs: e.CACHE_TTL_SECONDS * 1000,
+      localMaxBytes: e.CACHE_LOCAL_MAX_BYTES,
+      maxStalenessMs: e.CACHE_MAX_STALENESS_MS,
+      keyRotationMs: e.CACHE_KEY_ROTATION * 1000,
+      commandTimeoutMs: e.CACHE_COMMAND_TIMEOUT_MS,
+      ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),
+    },
+    ...metricsConfig(e, options),
   };
+}
+
+/** On by default in production (loopback); in dev mode only when METRICS_PORT is set. */
+function metricsConfig(e: Env, options: LoadOptions): { metrics?: { host: string; port: number } } {
+  const port = e.METRICS_PORT ?? (options.dev ? "off" : DEFAULT_METRICS_PORT);
+  return port === "off" ? {} : { metrics: { host: e.METRICS_HOST, port } };
 }
 
 function connectionConfig(e: Env): ConnectionLimits {

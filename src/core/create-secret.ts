@@ -1,5 +1,6 @@
 import { AlreadyExistsError } from "../errors.js";
 import type { SecretRecord } from "../ports/secret-store.js";
+import { emitChange, purgeSecret } from "./changes.js";
 import { sealValue, versionBinding } from "./envelope.js";
 import { newEtag, newSecretId, newWriteId } from "./ids.js";
 import type { Principal } from "./principal.js";
@@ -60,7 +61,7 @@ async function insertNew(
   const existing = await store.findSecret(p.tenant, input.name);
   if (existing) {
     // An expired secret, or one past its recovery window, is as good as purged: finish the job.
-    if (isDue(existing, clock.now())) await store.purgeSecret(existing);
+    if (isDue(existing, clock.now())) await purgeSecret(deps, existing);
     else throw alreadyExists(input.name, existing.deleteTime !== undefined && !isExpired(existing, clock.now()));
   }
   // Version first, then the secret that makes it visible: a crash in between
@@ -97,6 +98,7 @@ async function insertNew(
     }
     throw err;
   }
+  await emitChange(deps, secret, "created", [1]);
   return secret;
 }
 

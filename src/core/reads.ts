@@ -5,7 +5,7 @@ import type { SealedValue, SecretRecord, SecretStore } from "../ports/secret-sto
 import { openValue, versionBinding } from "./envelope.js";
 import { BATCH_MAX_NAMES } from "./limits.js";
 import type { Principal } from "./principal.js";
-import { validateName } from "./validation.js";
+import { isValidName, validateName } from "./validation.js";
 import { isLive, visibleVersion } from "./visibility.js";
 
 export interface SecretValue {
@@ -21,7 +21,7 @@ export interface BatchResult {
   readonly errors: { readonly name: string; readonly error: SecretsError }[];
 }
 
-interface ReadDeps {
+export interface ReadDeps {
   readonly store: SecretStore;
   readonly keys: KeyProvider;
   readonly clock: Clock;
@@ -29,10 +29,31 @@ interface ReadDeps {
 
 const notFound = (name: string) => new NotFoundError(`secret "${name}" not found`);
 
+/** A value as read from the store, with what a cache needs to know about it. */
+export interface OpenedValue {
+  readonly value: SecretValue;
+  /** The secret's incarnation id. */
+  readonly incarnation: string;
+  /** Reads must stop returning it from this instant. */
+  readonly expireTime?: Date;
+}
+
+/** The outcome of reading one name of a batch. */
+export type BatchOutcome = { readonly name: string; readonly opened: OpenedValue; readonly error?: undefined } | { readonly name: string; readonly opened?: undefined; readonly error: SecretsError };
+
 /** Version 0 reads the newest enabled version (one query: it is copied onto the secret). */
 export async function getSecretValue(deps: ReadDeps, p: Principal, name: string, version: number): Promise<SecretValue> {
+  checkValueRead(name, version);
+  return (await readValue(deps, p, name, version)).value;
+}
+
+export function checkValueRead(name: string, version: number): void {
   validateName(name);
   if (!Number.isSafeInteger(version) || version < 0) throw new InvalidArgumentError("version", "must be 0 (latest) or a positive version number");
+}
+
+/** Reads from the store and opens; the arguments were checked (checkValueRead). */
+export async function readValue(deps: ReadDeps, p: Principal, name: string, version: number): Promise<OpenedValue> {
   const secret = await deps.store.findSecret(p.tenant, name);
   if (!secret || !isLive(secret, deps.clock.now())) throw notFound(name);
   if (version === 0) return openCurrent(deps, p, secret);
@@ -47,6 +68,12 @@ export async function getSecretValue(deps: ReadDeps, p: Principal, name: string,
 
 /** 1 to 100 distinct names, one store round trip, per-name errors. */
 export async function batchGetSecretValues(deps: ReadDeps, p: Principal, names: readonly string[]): Promise<BatchResult> {
+  checkBatchNames(names);
+  return assembleBatch(await readCurrentValues(deps, p, names));
+}
+
+/** 1 to 100 distinct names (each name's own validity is a per-name error). */
+export function checkBatchNames(names: readonly string[]): void {
   if (names.length === 0) throw new InvalidArgumentError("names", "must name at least one secret");
   if (names.length > BATCH_MAX_NAMES) throw new InvalidArgumentError("names", `must name at most ${BATCH_MAX_NAMES} secrets`);
   const seen = new Set<string>();
@@ -54,42 +81,45 @@ export async function batchGetSecretValues(deps: ReadDeps, p: Principal, names: 
     if (seen.has(name)) throw new InvalidArgumentError("names", `names "${clip(name)}" twice`);
     seen.add(name);
   }
-  const valid = names.filter((n) => {
-    try {
-      validateName(n);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+}
+
+/** The newest enabled version of each name, in one store round trip; outcomes in the order given. */
+export async function readCurrentValues(deps: ReadDeps, p: Principal, names: readonly string[]): Promise<BatchOutcome[]> {
+  const valid = names.filter((n) => isValidName(n));
   const found = new Map((valid.length ? await deps.store.findSecrets(p.tenant, valid) : []).map((s) => [s.name, s]));
   const now = deps.clock.now();
-  type Outcome = { name: string; value: SecretValue; error?: undefined } | { name: string; value?: undefined; error: SecretsError };
-  const outcomes = await Promise.all(
-    names.map(async (name): Promise<Outcome> => {
+  return Promise.all(
+    names.map(async (name): Promise<BatchOutcome> => {
       try {
         validateName(name, "names");
         const secret = found.get(name);
         if (!secret || !isLive(secret, now)) throw notFound(name);
-        return { name, value: await openCurrent(deps, p, secret) };
+        return { name, opened: await openCurrent(deps, p, secret) };
       } catch (err) {
         if (err instanceof SecretsError) return { name, error: err };
         throw err;
       }
     }),
   );
+}
+
+export function assembleBatch(outcomes: readonly BatchOutcome[]): BatchResult {
   return {
-    values: outcomes.flatMap((o) => (o.value ? [o.value] : [])),
+    values: outcomes.flatMap((o) => (o.opened ? [o.opened.value] : [])),
     errors: outcomes.flatMap((o) => (o.error ? [{ name: o.name, error: o.error }] : [])),
   };
 }
 
-function openCurrent(deps: ReadDeps, p: Principal, secret: SecretRecord): Promise<SecretValue> {
+function openCurrent(deps: ReadDeps, p: Principal, secret: SecretRecord): Promise<OpenedValue> {
   if (!secret.current) throw new FailedPreconditionError(`secret "${secret.name}" has no enabled version`);
   return open(deps, p, secret, secret.current.version, secret.current.createTime, secret.current.sealed);
 }
 
-async function open(deps: ReadDeps, p: Principal, secret: SecretRecord, version: number, createTime: Date, sealed: SealedValue): Promise<SecretValue> {
+async function open(deps: ReadDeps, p: Principal, secret: SecretRecord, version: number, createTime: Date, sealed: SealedValue): Promise<OpenedValue> {
   const value = await openValue(deps.keys, versionBinding(p.tenant, secret, version), sealed);
-  return { name: secret.name, version, value, createTime };
+  return {
+    value: { name: secret.name, version, value, createTime },
+    incarnation: secret.id,
+    ...(secret.expireTime ? { expireTime: secret.expireTime } : {}),
+  };
 }

@@ -11,6 +11,8 @@ import type {
   VersionRecord,
   VersionState,
 } from "../ports/secret-store.js";
+import type { ChangeListener } from "../ports/change-events.js";
+import { changeKind, emitChange } from "./changes.js";
 import { sealValue, versionBinding } from "./envelope.js";
 import { newEtag, newWriteId } from "./ids.js";
 import type { Principal } from "./principal.js";
@@ -46,6 +48,8 @@ export interface MutationDeps {
   readonly pendingLeaseMs: number;
   /** How long a writer waits for other writers of the same secret before answering ABORTED. */
   readonly contentionBudgetMs?: number;
+  /** Told of every committed change before the write returns. */
+  readonly changes?: ChangeListener;
 }
 
 /** What one write changes. */
@@ -166,15 +170,21 @@ async function tryCommit(deps: MutationDeps, principal: Principal, secret: Secre
       updatedBy: principal.subject,
       etag: newEtag(),
     });
+    const change = { addedVersion: inserted?.version, versionState: plan.versionState, patch: plan.patch };
+    const committedVersions = [...(inserted ? [inserted.version] : []), ...marked];
     if (committed) {
       const destroyed = plan.versionState?.state === "destroyed" || (inserted !== undefined && marked.length > 0);
       await finishCommitted(store, claim, destroyed ? revision : undefined).catch(() => {});
+      await emitChange(deps, committed, changeKind(change), committedVersions);
       return { secret: committed, changed: true, ...(inserted ? { version: inserted } : {}) };
     }
     // We held revision r+1 and the secret was at r: only a roll-forward of our own claim
     // (our commit reached the database after the lease) moves it. The write happened.
     const after = await store.findSecret(secret.tenant, secret.name);
-    if (after?.id === secret.id && after.revision >= revision) return { secret: after, changed: true, ...(inserted ? { version: inserted } : {}) };
+    if (after?.id === secret.id && after.revision >= revision) {
+      await emitChange(deps, after, changeKind(change), committedVersions);
+      return { secret: after, changed: true, ...(inserted ? { version: inserted } : {}) };
+    }
     throw leftToRecovery(secret.name);
   } catch (err) {
     if (withinLease()) await undo().catch(() => {});
@@ -263,7 +273,7 @@ export function isAbandoned(deps: Pick<MutationDeps, "clock" | "pendingLeaseMs">
  * inserted (if it got that far) is committed, its state change re-applied, its fields set.
  * Committed: what it destroyed is erased. Then the claim is released. Idempotent.
  */
-export async function completeClaim(deps: Pick<MutationDeps, "store" | "clock">, claim: RevisionClaim): Promise<void> {
+export async function completeClaim(deps: Pick<MutationDeps, "store" | "clock" | "changes">, claim: RevisionClaim): Promise<void> {
   const { store, clock } = deps;
   const secret = await store.findSecret(claim.tenant, claim.name);
   if (secret?.id !== claim.secretId) {
@@ -278,7 +288,7 @@ export async function completeClaim(deps: Pick<MutationDeps, "store" | "clock">,
     const inserted = claim.version !== undefined ? await store.findVersion(secret.id, claim.version) : undefined;
     const latest = inserted?.writeId === claim.writeId ? inserted.version : secret.latestVersion;
     if (claim.versionState) await store.setVersionState(secret.id, claim.versionState.version, claim.versionState.state, claim.revision, clock.now());
-    await store.updateSecret(secret, secret.revision, {
+    const committed = await store.updateSecret(secret, secret.revision, {
       ...claim.patch,
       ...(await deriveSummary(store, secret.id, latest)),
       revision: claim.revision,
@@ -286,6 +296,12 @@ export async function completeClaim(deps: Pick<MutationDeps, "store" | "clock">,
       updatedBy: claim.subject,
       etag: newEtag(),
     });
+    if (committed) {
+      const added = latest === claim.version ? claim.version : undefined;
+      const change = { addedVersion: added, versionState: claim.versionState, patch: claim.patch };
+      const versions = [...(added !== undefined ? [added] : []), ...(claim.versionState ? [claim.versionState.version] : [])];
+      await emitChange(deps, committed, changeKind(change), versions);
+    }
   }
   await finishCommitted(store, claim, committedRevision);
 }

@@ -1,6 +1,7 @@
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors.js";
 import type { IdempotencyStore } from "../ports/idempotency-store.js";
 import type { SecretRecord, VersionRecord, VersionState } from "../ports/secret-store.js";
+import { purgeSecret } from "./changes.js";
 import { createSecret, type CreateSecretInput } from "./create-secret.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "./limits.js";
 import { decodePageToken, encodePageToken, pageSize, queryDigest } from "./page-token.js";
@@ -9,6 +10,7 @@ import { batchGetSecretValues, getSecretValue, type BatchResult, type SecretValu
 import { decodeRecords, encodeRecords, sameStoredValue } from "./replay.js";
 import { withRequestId, type ReplayCodec } from "./request-ids.js";
 import { longestWriteMs, mutateSecret, type MutationDeps } from "./secret-mutation.js";
+import type { ValueCache } from "./value-cache.js";
 import { planUpdate, type UpdateFields } from "./update-plan.js";
 import { resolveRecoveryWindowDays, validateName, validateNamePrefix, validateMetadata, validateRequestId, validateValue, validateVersionNumber } from "./validation.js";
 import { isLive, isRecoverable, visibleVersion } from "./visibility.js";
@@ -18,6 +20,8 @@ export type { BatchResult, SecretValue } from "./reads.js";
 
 export interface SecretsServiceDeps extends MutationDeps {
   readonly idempotency: IdempotencyStore;
+  /** Value reads through the cache (core/value-cache.ts); without it, every read goes to the store and KMS. */
+  readonly cache?: Pick<ValueCache, "getSecretValue" | "batchGetSecretValues">;
 }
 
 export interface UpdateSecretInput extends UpdateFields {
@@ -73,9 +77,9 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
 
     getSecret: requireLive,
 
-    getSecretValue: (p, name, version) => getSecretValue(deps, p, name, version),
+    getSecretValue: (p, name, version) => (deps.cache ? deps.cache.getSecretValue(p, name, version) : getSecretValue(deps, p, name, version)),
 
-    batchGetSecretValues: (p, names) => batchGetSecretValues(deps, p, names),
+    batchGetSecretValues: (p, names) => (deps.cache ? deps.cache.batchGetSecretValues(p, names) : batchGetSecretValues(deps, p, names)),
 
     async listSecrets(p, input) {
       const limit = pageSize(input.pageSize, { default: DEFAULT_PAGE_SIZE, max: MAX_PAGE_SIZE });
@@ -165,7 +169,7 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
         plan: () => ({ patch: { deleteTime: now, purgeTime: input.force ? now : new Date(now.getTime() + days * DAY_MS) } }),
       });
       // Marked first, so a crash before the purge leaves it to the sweeper.
-      if (input.force) await store.purgeSecret(result.secret);
+      if (input.force) await purgeSecret(deps, result.secret);
       return result.secret;
     },
 

@@ -1,7 +1,9 @@
+import type { ChangeListener } from "../ports/change-events.js";
 import type { Clock } from "../ports/clock.js";
 import type { IdempotencyStore } from "../ports/idempotency-store.js";
 import type { SecretStore } from "../ports/secret-store.js";
 import { REQUEST_ID_RETENTION_MS } from "./limits.js";
+import { purgeSecret } from "./changes.js";
 import { completeClaim } from "./secret-mutation.js";
 
 // Removes what has run out, in the service (no TTL indexes): secrets past their
@@ -16,6 +18,7 @@ export interface SweepDeps {
   readonly idempotency: IdempotencyStore;
   readonly clock: Clock;
   readonly pendingLeaseMs: number;
+  readonly changes?: ChangeListener;
 }
 
 export interface SweepResult {
@@ -31,7 +34,7 @@ export async function sweepOnce(deps: SweepDeps, batch = 100): Promise<SweepResu
   let purgedSecrets = 0;
   for (;;) {
     const due = await deps.store.findDue(now, batch);
-    for (const secret of due) await deps.store.purgeSecret(secret);
+    for (const secret of due) await purgeSecret(deps, secret);
     purgedSecrets += due.length;
     if (due.length < batch) break;
   }

@@ -26,6 +26,10 @@ export function validateName(name: string, field = "name"): void {
   if (!NAME_PATTERN.test(name)) throw new InvalidArgumentError(field, `must match ${NAME_PATTERN.source}`);
 }
 
+export function isValidName(name: string): boolean {
+  return name.length > 0 && chars(name) <= NAME_MAX_CHARS && NAME_PATTERN.test(name);
+}
+
 export function validateNamePrefix(prefix: string, field = "name_prefix"): void {
   if (prefix === "") return;
   validateName(prefix, field);

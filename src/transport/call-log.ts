@@ -13,9 +13,13 @@ export interface CallLogger {
   failure(call: CallRecord, err: unknown): void;
 }
 
+/** Told of every finished call, with the code its log line has; unrouted calls as method "unknown". */
+export type CallObserver = (method: string, code: string, seconds: number) => void;
+
 /** One line per call: method, code, duration, developer, name; never a message body. */
-export function callLogger(logger: Logger): CallLogger {
+export function callLogger(logger: Logger, onCall?: CallObserver): CallLogger {
   const ms = (started: number) => Math.round((performance.now() - started) * 10) / 10;
+  const seconds = (started: number) => (performance.now() - started) / 1000;
   return {
     call(call, res, started) {
       const reason: unknown = call.signal?.reason;
@@ -31,9 +35,12 @@ export function callLogger(logger: Logger): CallLogger {
       };
       if (severe) logger.error(fields, "call");
       else logger.info(fields, "call");
+      onCall?.(call.method, code, seconds(started));
     },
     unrouted(path, status, started) {
-      logger.info({ path: clip(path), code: codeOfStatus(status), status, durationMs: ms(started) }, "call");
+      const code = codeOfStatus(status);
+      logger.info({ path: clip(path), code, status, durationMs: ms(started) }, "call");
+      onCall?.("unknown", code, seconds(started));
     },
     failure(call, err) {
       logger.debug({ method: call.method, err: describeCause(err) }, "response not written");

@@ -9,7 +9,7 @@ import type { JsonReadOptions } from "@bufbuild/protobuf";
 import type { Logger } from "pino";
 import { boundMessage } from "../errors.js";
 import { type CallRecord, callKey } from "./call.js";
-import { callLogger } from "./call-log.js";
+import { callLogger, type CallObserver } from "./call-log.js";
 import { clampTimeouts } from "./timeouts.js";
 
 // The edge: every request passes here before connect-node's protocol handlers and
@@ -37,6 +37,7 @@ export interface EdgeOptions {
   /** An HTTP/2 request whose single message has not fully arrived within this is reset (HTTP/1.1: Node's requestTimeout). */
   readonly requestTimeoutMs: number;
   readonly logger: Logger;
+  readonly onCall?: CallObserver;
 }
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -65,7 +66,7 @@ export function createEdge(options: EdgeOptions): (req: NodeRequest, res: NodeRe
   });
   options.routes(router);
   const handlers = new Map<string, UniversalHandler>(router.handlers.map((h) => [h.requestPath, h]));
-  const log = callLogger(options.logger);
+  const log = callLogger(options.logger, options.onCall);
 
   return (req, res) => {
     const started = performance.now();

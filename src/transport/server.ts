@@ -5,6 +5,7 @@ import { Duplex } from "node:stream";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { ConnectionLimits } from "../config/config.js";
+import type { CallObserver } from "./call-log.js";
 import { createEdge } from "./edge.js";
 import type { HealthState } from "./health.js";
 
@@ -17,6 +18,8 @@ export interface ServerOptions {
   readonly maxDeadlineMs: number;
   readonly limits: ConnectionLimits;
   readonly logger: Logger;
+  /** Told of every finished call (metrics). */
+  readonly onCall?: CallObserver;
   readonly health: HealthState;
   /** With TLS, ALPN picks HTTP/2 or HTTP/1.1. Without, the connection preface does. */
   readonly tls?: { cert: Buffer; key: Buffer };

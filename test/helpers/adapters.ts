@@ -2,8 +2,10 @@ import { randomBytes } from "node:crypto";
 import { AwsKeyProvider } from "../../src/adapters/aws-kms/aws-key-provider.js";
 import { LocalKeyProvider } from "../../src/adapters/local-kms/local-key-provider.js";
 import { MemorySecretStore } from "../../src/adapters/memory/memory-secret-store.js";
+import { MemoryCacheStateStore } from "../../src/adapters/memory/memory-cache-state-store.js";
 import { MemoryIdempotencyStore } from "../../src/adapters/memory/memory-idempotency-store.js";
 import { connectMongo } from "../../src/adapters/mongodb/connect.js";
+import type { CacheStateStore } from "../../src/ports/cache-state-store.js";
 import type { IdempotencyStore } from "../../src/ports/idempotency-store.js";
 import type { KeyProvider } from "../../src/ports/key-provider.js";
 import type { SecretStore } from "../../src/ports/secret-store.js";
@@ -12,6 +14,7 @@ import { dropDatabase, freshDbName, kmsCredentials, mongoUriFor, services } from
 export interface StoreFixture {
   readonly store: SecretStore;
   readonly idempotency: IdempotencyStore;
+  readonly cacheState: CacheStateStore;
   /** Set for MongoDB: the database the store writes to. */
   readonly db?: string;
   /** Closes the store and drops its data. */
@@ -24,13 +27,14 @@ export type KeysKind = "local" | "aws-kms";
 export async function openStore(kind: StoreKind, label: string): Promise<StoreFixture> {
   if (kind === "memory") {
     const store = new MemorySecretStore();
-    return { store, idempotency: new MemoryIdempotencyStore(), dispose: () => store.close() };
+    return { store, idempotency: new MemoryIdempotencyStore(), cacheState: new MemoryCacheStateStore(), dispose: () => store.close() };
   }
   const db = freshDbName(label);
   const mongo = await connectMongo({ uri: mongoUriFor(db), defaultDb: "unused" });
   return {
     store: mongo.secrets,
     idempotency: mongo.idempotency,
+    cacheState: mongo.cacheState,
     db,
     async dispose() {
       await mongo.close();

@@ -36,7 +36,8 @@ export async function spawnServerProcess(env: Record<string, string>, options: S
   const startTimeoutMs = options.startTimeoutMs ?? 120_000;
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...(options.args ?? [])], {
     cwd: PROJECT_ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    // Metrics on a free port unless the test chooses: processes of parallel test files must not collide.
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, METRICS_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

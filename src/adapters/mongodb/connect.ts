@@ -1,4 +1,5 @@
 import { MongoClient } from "mongodb";
+import { MongoCacheStateStore } from "./mongo-cache-state-store.js";
 import { MongoIdempotencyStore } from "./mongo-idempotency-store.js";
 import { MongoSecretStore } from "./mongo-secret-store.js";
 import { unavailable } from "./errors.js";
@@ -13,6 +14,7 @@ export interface MongoOptions {
 export interface MongoStores {
   readonly secrets: MongoSecretStore;
   readonly idempotency: MongoIdempotencyStore;
+  readonly cacheState: MongoCacheStateStore;
   close(): Promise<void>;
 }
 
@@ -29,7 +31,7 @@ export async function connectMongo(options: MongoOptions): Promise<MongoStores> 
     const idempotency = new MongoIdempotencyStore(db);
     await secrets.ensureIndexes();
     await idempotency.ensureIndexes();
-    return { secrets, idempotency, close: () => client.close() };
+    return { secrets, idempotency, cacheState: new MongoCacheStateStore(db), close: () => client.close() };
   } catch (err) {
     await client.close().catch(() => {});
     throw unavailable(err);
