@@ -2,21 +2,31 @@
 import { randomBytes } from "node:crypto";
 import { accessSync, constants as fsConstants } from "node:fs";
 import { delimiter, join } from "node:path";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import { AwsKeyProvider } from "./adapters/aws-kms/aws-key-provider.js";
 import { LocalKeyProvider } from "./adapters/local-kms/local-key-provider.js";
+import { lruLocalCache } from "./adapters/memory/lru-local-cache.js";
+import { MemoryCacheStateStore } from "./adapters/memory/memory-cache-state-store.js";
 import { MemoryIdempotencyStore } from "./adapters/memory/memory-idempotency-store.js";
+import { MemorySecretCache } from "./adapters/memory/memory-secret-cache.js";
 import { MemorySecretStore } from "./adapters/memory/memory-secret-store.js";
 import { connectMongo } from "./adapters/mongodb/connect.js";
+import { RedisSecretCache } from "./adapters/redis/redis-secret-cache.js";
 import { createApp } from "./app.js";
 import { devCacheDir, devJwtSecretFile, ensureDevJwtSecret, mintToken } from "./auth/dev-token.js";
 import { createTokenVerifier } from "./auth/token-verifier.js";
 import { ConfigError, loadConfig, type Config } from "./config/config.js";
-import type { KeyProvider } from "./ports/key-provider.js";
-import type { IdempotencyStore } from "./ports/idempotency-store.js";
-import type { SecretStore } from "./ports/secret-store.js";
 import { startSweeper } from "./core/sweeper.js";
+import { createValueCache, type ValueCache } from "./core/value-cache.js";
+import { createMetrics, type Metrics } from "./metrics/metrics.js";
+import { serveMetrics } from "./metrics/metrics-server.js";
+import { CACHE_STATE_STORE_OPERATIONS, IDEMPOTENCY_STORE_OPERATIONS, SECRET_STORE_OPERATIONS } from "./metrics/port-operations.js";
+import type { CacheStateStore } from "./ports/cache-state-store.js";
 import { systemClock } from "./ports/clock.js";
+import type { IdempotencyStore } from "./ports/idempotency-store.js";
+import type { KeyProvider } from "./ports/key-provider.js";
+import type { SecretCache } from "./ports/secret-cache.js";
+import type { SecretStore } from "./ports/secret-store.js";
 
 async function main(): Promise<void> {
   const dev = process.argv.includes("--dev");
@@ -27,9 +37,11 @@ async function main(): Promise<void> {
   process.removeAllListeners("warning");
   process.on("warning", (w) => logger.warn({ warning: { type: w.name, message: w.message } }, "process warning"));
 
-  const stores = await openStores(config);
-  const keys = openKeys(config);
+  const metrics = createMetrics();
+  const stores = instrumentStores(metrics, await openStores(config));
+  const keys = metrics.instrumentKeys(openKeys(config));
   const verifier = await createTokenVerifier(config.auth);
+  const cache = openCache(config, logger, metrics, { store: stores.secrets, keys, state: stores.cacheState });
   const app = createApp({
     store: stores.secrets,
     idempotency: stores.idempotency,
@@ -41,12 +53,32 @@ async function main(): Promise<void> {
     maxDeadlineMs: config.maxDeadlineMs,
     limits: config.connections,
     pendingVersionLeaseMs: config.pendingVersionLeaseMs,
+    onCall: metrics.rpc,
+    ...(cache ? { valueCache: cache.values } : {}),
     ...(config.tls ? { tls: config.tls } : {}),
   });
+  cache?.values.start();
   const server = await app.listen(config.listen.host, config.listen.port);
-  logger.info({ address: server.address, store: config.store.kind, keys: config.keys.kind, tls: Boolean(config.tls) }, "listening");
+  const metricsServer = config.metrics ? await serveMetrics(metrics, config.metrics) : undefined;
+  logger.info(
+    {
+      address: server.address,
+      store: config.store.kind,
+      keys: config.keys.kind,
+      tls: Boolean(config.tls),
+      cache: cache ? cache.kind : "off",
+      ...(metricsServer ? { metrics: metricsServer.address } : {}),
+    },
+    "listening",
+  );
   if (dev) await printDevBanner(env, server.address);
-  const sweepDeps = { store: stores.secrets, idempotency: stores.idempotency, clock: systemClock, pendingLeaseMs: config.pendingVersionLeaseMs };
+  const sweepDeps = {
+    store: stores.secrets,
+    idempotency: stores.idempotency,
+    clock: systemClock,
+    pendingLeaseMs: config.pendingVersionLeaseMs,
+    ...(cache ? { changes: cache.values } : {}),
+  };
   const sweeper = startSweeper(sweepDeps, config.sweepIntervalMs, (r) => {
     if (r instanceof Error) logger.warn({ err: { type: r.name } }, "sweep failed");
     else if (r.purgedSecrets || r.removedRequestIds || r.completedWrites) logger.info(r, "swept");
@@ -59,7 +91,9 @@ async function main(): Promise<void> {
     logger.info({ signal }, "shutting down");
     await server.close(config.shutdownGraceMs);
     await sweeper.stop();
-    await Promise.allSettled([stores.close(), keys.close()]);
+    await metricsServer?.close();
+    await cache?.values.stop();
+    await Promise.allSettled([stores.close(), keys.close(), cache?.shared.close()]);
     logger.info("stopped");
     process.exit(0);
   };
@@ -67,9 +101,61 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void stop("SIGINT"));
 }
 
-async function openStores(config: Config): Promise<{ secrets: SecretStore; idempotency: IdempotencyStore; close(): Promise<void> }> {
-  if (config.store.kind === "memory") return { secrets: new MemorySecretStore(), idempotency: new MemoryIdempotencyStore(), close: async () => {} };
+interface Stores {
+  readonly secrets: SecretStore;
+  readonly idempotency: IdempotencyStore;
+  readonly cacheState: CacheStateStore;
+  close(): Promise<void>;
+}
+
+async function openStores(config: Config): Promise<Stores> {
+  if (config.store.kind === "memory") {
+    return { secrets: new MemorySecretStore(), idempotency: new MemoryIdempotencyStore(), cacheState: new MemoryCacheStateStore(), close: async () => {} };
+  }
   return connectMongo({ uri: config.store.uri, defaultDb: config.store.defaultDb });
+}
+
+/** Database operations are counted per port method; the memory store is not a database. */
+function instrumentStores(metrics: Metrics, stores: Stores): Stores {
+  if (stores.secrets instanceof MemorySecretStore) return stores;
+  return {
+    secrets: metrics.instrumentStore(stores.secrets, SECRET_STORE_OPERATIONS),
+    idempotency: metrics.instrumentStore(stores.idempotency, IDEMPOTENCY_STORE_OPERATIONS),
+    cacheState: metrics.instrumentStore(stores.cacheState, CACHE_STATE_STORE_OPERATIONS),
+    close: () => stores.close(),
+  };
+}
+
+/**
+ * The value cache: Redis (REDIS_URL) as the shared layer, or process memory with the memory store
+ * (dev mode: one process). A database store without Redis gets no cache: an in-process layer alone
+ * could not see other replicas' writes.
+ */
+function openCache(
+  config: Config,
+  logger: Logger,
+  metrics: Metrics,
+  deps: { store: SecretStore; keys: KeyProvider; state: CacheStateStore },
+): { kind: string; values: ValueCache; shared: SecretCache } | undefined {
+  const c = config.cache;
+  if (c.ttlMs === 0) return undefined;
+  if (!c.redisUrl && config.store.kind !== "memory") {
+    logger.warn("cache off: REDIS_URL is not set (CACHE_TTL_SECONDS=0 turns it off without this warning)");
+    return undefined;
+  }
+  const shared = c.redisUrl ? new RedisSecretCache({ url: c.redisUrl, commandTimeoutMs: c.commandTimeoutMs }) : new MemorySecretCache();
+  const values = createValueCache(
+    {
+      ...deps,
+      clock: systemClock,
+      shared,
+      ...(c.localMaxBytes > 0 ? { local: lruLocalCache(c.localMaxBytes) } : {}),
+      observe: metrics.cache,
+      report: (event, fields) => logger.warn(fields ?? {}, event),
+    },
+    { ttlMs: c.ttlMs, maxStalenessMs: c.maxStalenessMs, keyRotationMs: c.keyRotationMs },
+  );
+  return { kind: c.redisUrl ? "redis" : "memory", values, shared };
 }
 
 function openKeys(config: Config): KeyProvider {

@@ -4,11 +4,19 @@ import { pino } from "pino";
 import { createApp, type App } from "../../src/app.js";
 import { mintToken } from "../../src/auth/dev-token.js";
 import { createTokenVerifier } from "../../src/auth/token-verifier.js";
+import { RedisSecretCache } from "../../src/adapters/redis/redis-secret-cache.js";
+import { lruLocalCache } from "../../src/adapters/memory/lru-local-cache.js";
+import { createValueCache, type ValueCache } from "../../src/core/value-cache.js";
+import { createMetrics, type Metrics } from "../../src/metrics/metrics.js";
+import { serveMetrics, type MetricsServer } from "../../src/metrics/metrics-server.js";
+import { CACHE_STATE_STORE_OPERATIONS, SECRET_STORE_OPERATIONS } from "../../src/metrics/port-operations.js";
 import { systemClock } from "../../src/ports/clock.js";
 import type { KeyProvider } from "../../src/ports/key-provider.js";
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "../../src/config/config.js";
 import type { RunningServer } from "../../src/transport/server.js";
 import { openKeys, openStore, type KeysKind, type StoreFixture, type StoreKind } from "./adapters.js";
+import { services } from "./services.js";
+import { waitUntil } from "./lifecycle.js";
 
 export interface TestServer {
   readonly app: App;
@@ -22,6 +30,10 @@ export interface TestServer {
   readonly jwtSecret: string;
   /** Every log line the server wrote. */
   readonly logLines: string[];
+  /** The value cache, unless the server runs without one. */
+  readonly cache?: ValueCache;
+  /** The metrics server, when asked for. */
+  readonly metrics?: { readonly metrics: Metrics; readonly server: MetricsServer; readonly url: string };
   token(developer: string, subject?: string): Promise<string>;
   close(): Promise<void>;
 }
@@ -35,6 +47,10 @@ export interface TestServerOptions {
   /** Connection limits to override (the rest keep their defaults). */
   limits?: Partial<ConnectionLimits>;
   tls?: { cert: Buffer; key: Buffer };
+  /** The value cache over the services' Redis (default), or none (false). */
+  cache?: false | { ttlMs?: number; localMaxBytes?: number; maxStalenessMs?: number };
+  /** Serve /metrics on a free port, with the store and KMS instrumented. */
+  metrics?: boolean;
 }
 
 /** The real app on 127.0.0.1, port 0, over real adapters. */
@@ -49,10 +65,31 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       done();
     },
   });
+  const metrics = options.metrics ? createMetrics() : undefined;
+  const store = metrics && fixture.db ? metrics.instrumentStore(fixture.store, SECRET_STORE_OPERATIONS) : fixture.store;
+  const cacheState = metrics && fixture.db ? metrics.instrumentStore(fixture.cacheState, CACHE_STATE_STORE_OPERATIONS) : fixture.cacheState;
+  const countedKeys = metrics ? metrics.instrumentKeys(keys) : keys;
+  const shared = options.cache === false ? undefined : new RedisSecretCache({ url: services.redisUrl });
+  const cacheOptions = options.cache || {};
+  const cache = shared
+    ? createValueCache(
+        {
+          store,
+          keys: countedKeys,
+          clock: systemClock,
+          shared,
+          state: cacheState,
+          ...(cacheOptions.localMaxBytes === 0 ? {} : { local: lruLocalCache(cacheOptions.localMaxBytes ?? 16 << 20) }),
+          ...(metrics ? { observe: metrics.cache } : {}),
+        },
+        { ttlMs: cacheOptions.ttlMs ?? 30_000, maxStalenessMs: cacheOptions.maxStalenessMs ?? 1000, keyRotationMs: 24 * 3_600_000 },
+      )
+    : undefined;
+  cache?.start();
   const app = createApp({
-    store: fixture.store,
+    store,
     idempotency: fixture.idempotency,
-    keys,
+    keys: countedKeys,
     verifier: await createTokenVerifier({ hmacSecret: jwtSecret, algorithms: ["HS256"] }),
     clock: systemClock,
     logger: pino({ level: "info" }, sink),
@@ -60,8 +97,12 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     pendingVersionLeaseMs: options.pendingVersionLeaseMs ?? 30_000,
     limits: { ...DEFAULT_CONNECTION_LIMITS, ...options.limits },
     ...(options.tls ? { tls: options.tls } : {}),
+    ...(cache ? { valueCache: cache } : {}),
+    ...(metrics ? { onCall: metrics.rpc } : {}),
   });
+  if (cache) await waitUntil(() => cache.usable(), "the value cache is usable");
   const server = await app.listen("127.0.0.1", 0);
+  const metricsServer = metrics ? await serveMetrics(metrics, { host: "127.0.0.1", port: 0 }) : undefined;
   const target = `127.0.0.1:${server.address.port}`;
   return {
     app,
@@ -72,9 +113,14 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     target,
     jwtSecret,
     logLines,
+    ...(cache ? { cache } : {}),
+    ...(metrics && metricsServer ? { metrics: { metrics, server: metricsServer, url: `http://127.0.0.1:${metricsServer.address.port}/metrics` } } : {}),
     token: (developer, subject) => mintToken(jwtSecret, { sub: subject ?? `${developer}-user`, developer_id: developer }),
     async close() {
       await server.close(1_000);
+      await metricsServer?.close();
+      await cache?.stop();
+      await shared?.close();
       await keys.close();
       await fixture.dispose();
     },

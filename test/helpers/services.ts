@@ -6,6 +6,7 @@ import { MongoClient } from "mongodb";
 
 export const services = {
   mongoUri: process.env.MONGODB_URI ?? "mongodb://127.0.0.1:27017/secrets",
+  redisUrl: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
   kmsEndpoint: process.env.KMS_ENDPOINT ?? "http://127.0.0.1:4566",
   kmsKeyId: process.env.KMS_KEY_ID ?? "alias/secrets-service",
   region: process.env.AWS_REGION ?? "us-east-1",

@@ -24,7 +24,9 @@ describe.each(["aws-kms", "local"] as const)("envelope encryption at rest (Ferre
   };
 
   beforeAll(async () => {
-    server = await startTestServer({ store: "mongodb", keys: keysKind, label: "enc" });
+    // No value cache: these tests edit stored ciphertext behind the service's back, and a cached
+    // value would (rightly) be served until its entry is invalidated by a commit.
+    server = await startTestServer({ store: "mongodb", keys: keysKind, label: "enc", cache: false });
     mongo = new MongoClient(services.mongoUri);
     await mongo.connect();
     db = mongo.db(server.fixture.db!);
