@@ -156,6 +156,7 @@ export function createValueCache(deps: ValueCacheDeps, options: ValueCacheOption
   async function checkInstance(instance: string, seq: number): Promise<void> {
     while (!stopped && seq === connection) {
       try {
+        const before = epochWrites;
         const s = await state.readState();
         if (seq !== connection) return;
         if (s.instance !== instance) {
@@ -163,7 +164,7 @@ export function createValueCache(deps: ValueCacheDeps, options: ValueCacheOption
           if (!(await storeEpoch(next, instance))) throw new Error("epoch not stored");
           adopt(next);
           report("cache server instance changed; new cache epoch", {});
-        } else if (pending === undefined) {
+        } else if (pending === undefined && before === epochWrites) {
           adopt(s.epoch);
         }
         if (seq === connection) connected = true;
