@@ -9,7 +9,8 @@
 #   bash scripts/services.sh env    print the environment the service and the tests need
 #   bash scripts/services.sh status
 #   bash scripts/services.sh tools  install the command-line tools only (grpcurl), starting nothing;
-#                                   for `npm run dev` users (`npm run tools`)
+#                                   for `npm run dev` users (`npm run tools`); `tools ghz hey` installs
+#                                   the load generators of `npm run bench`
 #
 # Everything lives under $CACHE_DIR (see node-env.sh): bin/, data/, run/ (pid files), logs/.
 # Why LocalStack needs the settings below is written down in scripts/SERVICES-NOTES.md.
@@ -18,6 +19,8 @@ source "$(dirname "$0")/node-env.sh"
 
 FERRETDB_VERSION=v1.24.2
 GRPCURL_VERSION=v1.9.4
+GHZ_VERSION=v0.120.0
+HEY_VERSION=v0.1.5
 LOCALSTACK_VERSION=4.14.0
 # localstack-core 4.14.0 leaves these open; newer releases break it (cbor2 6 moved cbor2._decoder,
 # pyOpenSSL 26 dropped X509.add_extensions, localstack-twisted 26 needs an undeclared service_identity).
@@ -82,19 +85,31 @@ ensure_ferretdb() {
   rm -rf "$src"
 }
 
-ensure_grpcurl() {
-  local bin="$BIN_DIR/grpcurl"
+# ensure_go_tool NAME MODULE PACKAGE VERSION [NOTE]: `go install PACKAGE@VERSION` into $BIN_DIR, unless the
+# binary there was built from MODULE at VERSION (or there is no Go to check with and a binary exists).
+ensure_go_tool() {
+  local name="$1" module="$2" package="$3" version="$4" note="${5:-}" bin="$BIN_DIR/$1" started=$SECONDS
   if [ -x "$bin" ] && command -v go >/dev/null &&
-    go version -m "$bin" 2>/dev/null | grep -q "github.com/fullstorydev/grpcurl[[:space:]]*$GRPCURL_VERSION"; then
+    go version -m "$bin" 2>/dev/null | grep -q "[[:space:]]$module[[:space:]]*$version\([[:space:]]\|$\)"; then
     return 0
   fi
   if [ -x "$bin" ] && ! command -v go >/dev/null; then return 0; fi
-  command -v go >/dev/null ||
-    die "go is needed to build grpcurl $GRPCURL_VERSION (Go >= 1.24); or install grpcurl yourself (https://github.com/fullstorydev/grpcurl/releases) and put it on PATH"
-  log "installing grpcurl $GRPCURL_VERSION into $bin"
+  command -v go >/dev/null || die "go is needed to build $name $version (Go >= 1.24)${note:+; $note}"
+  log "installing $name $version into $bin"
   mkdir -p "$BIN_DIR"
-  GOBIN="$BIN_DIR" go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION" >&2
+  GOBIN="$BIN_DIR" go install "$package@$version" >&2
+  log "installed $name $version in $((SECONDS - started))s"
 }
+
+ensure_grpcurl() {
+  ensure_go_tool grpcurl github.com/fullstorydev/grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION" \
+    "or install grpcurl yourself (https://github.com/fullstorydev/grpcurl/releases) and put it on PATH"
+}
+
+# The load generators of `npm run bench` (bench/): ghz for gRPC, hey for HTTP/1.1 (Connect JSON).
+# ghz's newest tags are not in the module proxy's version list (`@latest` gives v0.93.0): pin them.
+ensure_ghz() { ensure_go_tool ghz github.com/bojand/ghz github.com/bojand/ghz/cmd/ghz "$GHZ_VERSION"; }
+ensure_hey() { ensure_go_tool hey github.com/rakyll/hey github.com/rakyll/hey "$HEY_VERSION"; }
 
 # LocalStack 4.14's KMS code uses Python 3.12 syntax, so the venv needs Python >= 3.12.
 find_python312() {
@@ -296,9 +311,17 @@ cmd_up() {
   print_env
 }
 
+# tools [NAME...]: grpcurl when no name is given; `tools ghz hey` installs the bench's load generators.
 cmd_tools() {
-  ensure_grpcurl
-  log "grpcurl $GRPCURL_VERSION is $BIN_DIR/grpcurl; to use it from your shell:"
+  local name
+  [ "$#" -gt 0 ] || set -- grpcurl
+  for name in "$@"; do
+    case "$name" in
+      grpcurl | ghz | hey) "ensure_$name" ;;
+      *) die "unknown tool $name (grpcurl, ghz, hey)" ;;
+    esac
+  done
+  log "$* in $BIN_DIR; to use them from your shell:"
   printf 'export PATH="%s:$PATH"\n' "$BIN_DIR"
 }
 
@@ -338,9 +361,9 @@ case "${1:-}" in
   down) take_lock && cmd_down ;;
   env) print_env ;;
   status) cmd_status ;;
-  tools) take_lock && cmd_tools ;;
+  tools) shift && take_lock && cmd_tools "$@" ;;
   *)
-    echo "usage: bash scripts/services.sh up|down|env|status|tools" >&2
+    echo "usage: bash scripts/services.sh up|down|env|status|tools [grpcurl|ghz|hey...]" >&2
     exit 2
     ;;
 esac

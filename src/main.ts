@@ -151,11 +151,26 @@ function openCache(
       shared,
       ...(c.localMaxBytes > 0 ? { local: lruLocalCache(c.localMaxBytes) } : {}),
       observe: metrics.cache,
-      report: (event, fields) => logger.warn(fields ?? {}, event),
+      report: rateLimited((event, fields) => logger.warn(fields, event)),
     },
     { ttlMs: c.ttlMs, maxStalenessMs: c.maxStalenessMs, keyRotationMs: c.keyRotationMs },
   );
   return { kind: c.redisUrl ? "redis" : "memory", values, shared };
+}
+
+/** One line per event kind per 10 s (during a Redis outage every write changes the epoch), with how many were left out. */
+function rateLimited(log: (event: string, fields: Record<string, unknown>) => void): (event: string, fields?: Record<string, unknown>) => void {
+  const last = new Map<string, { at: number; skipped: number }>();
+  return (event, fields = {}) => {
+    const now = performance.now();
+    const seen = last.get(event);
+    if (seen && now - seen.at < 10_000) {
+      seen.skipped++;
+      return;
+    }
+    log(event, seen?.skipped ? { ...fields, sinceLastLine: seen.skipped } : fields);
+    last.set(event, { at: now, skipped: 0 });
+  };
 }
 
 function openKeys(config: Config): KeyProvider {

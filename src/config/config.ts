@@ -88,7 +88,7 @@ const envSchema = z.object({
   CACHE_LOCAL_MAX_BYTES: z.coerce.number().int().min(0).default(64 * 1024 * 1024),
   CACHE_MAX_STALENESS_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
   CACHE_KEY_ROTATION: durationSeconds().refine((s) => s >= 60, "must be at least 60 seconds").default(24 * 60 * 60),
-  CACHE_COMMAND_TIMEOUT_MS: positiveInt.max(10_000).default(100),
+  CACHE_COMMAND_TIMEOUT_MS: positiveInt.max(10_000).default(250),
 
   METRICS_PORT: z.union([z.literal("off"), port]).optional(),
   METRICS_HOST: z.string().min(1).default("127.0.0.1"),
