@@ -28,7 +28,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Starts `node dist/src/main.js` with exactly `env` (plus PATH, HOME, ports) and waits until its health check answers. */
+/** Starts the built server as `npm start` does (scripts/start.sh: jemalloc, V8 flags) with exactly `env` (plus PATH, HOME, ports) and waits until its health check answers. */
 export async function startServer(root: string, name: string, env: Record<string, string>, workDir: string): Promise<Server> {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const logFile = join(workDir, `server-${name}.log`);
@@ -36,7 +36,8 @@ export async function startServer(root: string, name: string, env: Record<string
   const out = openSync(logFile, "w");
   const err = openSync(errFile, "w");
   const child = track(
-    spawn(process.execPath, ["dist/src/main.js"], {
+    // start.sh ends in exec: the child's pid is the server's.
+    spawn("bash", ["scripts/start.sh"], {
       cwd: root,
       stdio: ["ignore", out, err],
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env, HOST: "127.0.0.1", PORT: String(port), METRICS_PORT: String(metricsPort) },
