@@ -58,7 +58,7 @@ let done = 0;
 const start = sample("start");
 const principal = { tenant, subject: "bench" };
 const started = performance.now();
-const CONCURRENCY = 32;
+const CONCURRENCY = Number(process.env.BOUND_CONCURRENCY ?? 32);
 let peak = start.rssMiB;
 await Promise.all(
   Array.from({ length: CONCURRENCY }, async (_, lane) => {

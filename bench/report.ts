@@ -35,6 +35,19 @@ export interface Results {
   runs: RunRecord[];
   logBytes: Record<string, number>;
   totalSeconds: number;
+  /** bench/cache-bound.ts: distinct-name reads through the value cache (full runs only). */
+  cacheBound?: CacheBound;
+}
+
+export interface CacheBound {
+  reads: number;
+  seconds: number;
+  localBoundMiB: number;
+  rssStartMiB: number;
+  rssPeakMiB: number;
+  rssEndMiB: number;
+  growthMiB: number;
+  withinBoundPlus100MiB: boolean;
 }
 
 /** The runs of one scenario at one concurrency in one group, taken together. */
@@ -176,6 +189,15 @@ export function renderResults(res: Results): string {
   for (const p of res.rss) out.push(`| ${p.point} | ${p.server} | ${fmt(p.mib, 1)} |`);
   out.push("");
 
+  if (res.cacheBound) {
+    const b = res.cacheBound;
+    out.push("## Memory bound of the cache (bench/cache-bound.ts)", "");
+    out.push(`${b.reads.toLocaleString("en-US")} reads of distinct names through the value cache (in-process layer bound ${fmt(b.localBoundMiB, 0)} MiB, Redis shared layer), ` +
+      `in one process run as production runs it (scripts/production-node.sh), with a store that fabricates one sealed secret per name, so only the cache can grow. ${fmt(b.seconds, 1)} s.`, "");
+    out.push("| RSS at start | peak | end | growth | bound + 100 MiB | within |", "|--:|--:|--:|--:|--:|---|");
+    out.push(`| ${fmt(b.rssStartMiB, 1)} | ${fmt(b.rssPeakMiB, 1)} | ${fmt(b.rssEndMiB, 1)} | ${fmt(b.growthMiB, 1)} | ${fmt(b.localBoundMiB + 100, 0)} | ${b.withinBoundPlus100MiB ? "yes" : "**no**"} |`, "");
+  }
+
   out.push("## How busy the machine was", "");
   out.push(`CPU in cores (1 = one core all the time) per run: the server, the load generator, the backing services (FerretDB, Redis, LocalStack), everything else (user + system time of other processes), interrupts and steal. ` +
     `A run is noisy when everything else passed ${res.settings.noiseThreshold} cores; a noisy run is run once more and the second run counts (both are listed).`, "");
@@ -224,6 +246,7 @@ function targets(res: Results, all: Row[], m: Measures): { target: string; measu
   const cm = worst(cold, m.mongoPer);
   out.push({ target: "cold read ≤ floor + 1 MongoDB read + 1 KMS Decrypt", measured: !cold.length ? "not run" : ck === null || cm === null ? "n/a" : `at most ${fmt(cm, 3)} MongoDB, ${fmt(ck, 3)} KMS per read`, met: ck === null || cm === null ? null : ck <= 1.001 && cm <= 1.001 });
   const last = res.rss.filter((p) => p.server === "main").at(-1);
+  if (res.cacheBound) out.push({ target: `after ${res.cacheBound.reads.toLocaleString("en-US")} reads of distinct names, RSS growth within the cache bound + 100 MB`, measured: `${fmt(res.cacheBound.growthMiB, 1)} MiB growth, bound ${fmt(res.cacheBound.localBoundMiB, 0)} MiB`, met: res.cacheBound.withinBoundPlus100MiB });
   out.push({ target: "RSS ≤ 200 MiB after the whole run", measured: last ? `${fmt(last.mib, 1)} MiB (${last.point})` : "–", met: last?.mib != null ? last.mib <= 200 : null });
   return out;
 }

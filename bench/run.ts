@@ -11,13 +11,14 @@ import { MongoClient } from "mongodb";
 import { delta, scrape } from "./metrics.js";
 import { commit, cpuSnapshot, cpuUse, machineInfo, rssMiB } from "./proc.js";
 import { run, stopAll } from "./processes.js";
-import { renderResults, type Results, type RunRecord } from "./report.js";
+import { renderResults, type CacheBound, type Results, type RunRecord } from "./report.js";
 import { scenarios, seed, type Scenario, type Tools } from "./scenarios.js";
 import { startServer, type Server } from "./server.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const USAGE = `usage: npm run bench -- [--smoke] [--duration S] [--concurrency 1,8,32] [--log-level info]
-  [--cache-ttl S] [--cache-local-max-bytes N] [--noise-threshold CORES] [--out DIR] [--no-build]`;
+  [--cache-ttl S] [--cache-local-max-bytes N] [--noise-threshold CORES] [--out DIR] [--no-build]
+  [--cache-bound-reads N (full runs; default 1000000, 0 skips)]`;
 
 const { values: flags } = parseArgs({
   options: {
@@ -30,6 +31,7 @@ const { values: flags } = parseArgs({
     "noise-threshold": { type: "string", default: "0.25" },
     out: { type: "string" },
     "no-build": { type: "boolean", default: false },
+    "cache-bound-reads": { type: "string", default: "1000000" },
     help: { type: "boolean", default: false },
   },
 });
@@ -172,12 +174,23 @@ async function main(): Promise<void> {
   if (!smoke) {
     for (const c of concurrencies) for (const scenario of [s.hotGrpc, s.hotConnect]) await measure(primary, scenario, c, "repeat");
     rss("after the repeated hot reads (whole run)");
+    if (Number(flags["cache-bound-reads"]) > 0) results.cacheBound = await cacheBound(Number(flags["cache-bound-reads"]));
   }
   results.logBytes.main = primary.logBytes();
   results.totalSeconds = Math.round((Date.now() - started) / 1000);
   writeFileSync(join(outDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(outDir, "RESULTS.md"), renderResults(results));
   log(`wrote ${join(outDir, "RESULTS.md")} and results.json (${results.totalSeconds} s)`);
+}
+
+/** bench/cache-bound.ts in a process run as production runs it; its last output line is the summary. */
+async function cacheBound(reads: number): Promise<CacheBound> {
+  log(`cache bound: ${reads} reads of distinct names`);
+  const out = await run("bash", ["scripts/production-node.sh", "--expose-gc", "--import", "tsx", "bench/cache-bound.ts", "--reads", String(reads)], { cwd: ROOT });
+  if (out.code !== 0) throw new Error(`bench/cache-bound.ts failed:\n${out.stdout}${out.stderr}`);
+  const summary = JSON.parse(out.stdout.trim().split("\n").at(-1)!) as CacheBound;
+  log(`cache bound: RSS ${summary.rssStartMiB} -> peak ${summary.rssPeakMiB} MiB (bound ${summary.localBoundMiB} MiB)`);
+  return summary;
 }
 
 async function build(): Promise<void> {

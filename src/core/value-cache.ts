@@ -76,6 +76,13 @@ const BYPASS_MS = 500;
 const token = () => randomBytes(9).toString("base64url");
 const localKey = (tenant: string, name: string, slot: string) => `${tenant}\n${name}\n${slot}`;
 
+/**
+ * What an in-process entry costs in resident memory, so CACHE_LOCAL_MAX_BYTES bounds RSS, not only
+ * live objects: about 640 bytes of objects plus its strings on the V8 heap, doubled for the heap
+ * V8 keeps committed around long-lived entries that churn (both measured with bench/cache-bound.ts).
+ */
+const residentCost = (opened: OpenedValue, name: string, tenant: string) => 2 * (640 + 2 * (opened.value.value.length + 2 * name.length + tenant.length));
+
 export function createValueCache(deps: ValueCacheDeps, options: ValueCacheOptions): ValueCache {
   const { shared, local, state, clock } = deps;
   const ring = new CacheKeyRing({ state, keys: deps.keys, clock, rotationMs: options.keyRotationMs });
@@ -224,8 +231,7 @@ export function createValueCache(deps: ValueCacheDeps, options: ValueCacheOption
   function keepLocal(p: Principal, name: string, slot: string, opened: OpenedValue, tags: EntryTags): void {
     if (!local) return;
     const ttl = ttlFor(opened);
-    // What an entry costs on the V8 heap, measured (bench/cache-bound.ts): about 600 bytes of objects, plus its strings.
-    if (ttl > 0) local.set(localKey(p.tenant, name, slot), { ...tags, opened }, 640 + 2 * (opened.value.value.length + 2 * name.length + p.tenant.length), ttl);
+    if (ttl > 0) local.set(localKey(p.tenant, name, slot), { ...tags, opened }, residentCost(opened, name, p.tenant), ttl);
   }
 
   function ttlFor(opened: OpenedValue): number {
