@@ -3,6 +3,7 @@ import { createRemoteJWKSet, jwtVerify, errors as joseErrors, type JWTPayload, t
 import { DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, type AuthConfig } from "../config/config.js";
 import { isValidPrincipalId, type Principal } from "../core/principal.js";
 import { UnauthenticatedError } from "../errors.js";
+import { withVerifiedTokenCache, type VerifiedTokenCacheOptions, type VerifyAt } from "./verified-token-cache.js";
 
 export interface TokenVerifier {
   /** Verifies a bearer token and returns who is calling; UnauthenticatedError otherwise. */
@@ -15,19 +16,27 @@ interface TimePolicy {
   readonly skewSeconds: number;
 }
 
+export interface TokenVerifierOptions {
+  /** The clock, epoch milliseconds (tests move it). Default Date.now. */
+  readonly now?: () => number;
+  /** Reuse of successful verifications by token hash until exp (default on); false turns it off. */
+  readonly cache?: VerifiedTokenCacheOptions | false;
+}
+
 /**
  * JWT verification with jose: a required algorithm allow-list, `exp` required (unless dev mode),
  * exp/nbf/iat checked within the clock skew, a bounded lifetime, iss/aud checked when configured,
  * and `sub`/`developer_id` that must be plain principal ids. Every refusal is one line that never
- * quotes the token.
+ * quotes the token. A token that passed is remembered by its hash until its exp (at most 5 min,
+ * see verified-token-cache.ts), so an agent repeating its token pays for one signature check.
  */
-export async function createTokenVerifier(config: AuthConfig): Promise<TokenVerifier> {
+export async function createTokenVerifier(config: AuthConfig, options: TokenVerifierOptions = {}): Promise<TokenVerifier> {
   // Safe defaults for callers that leave the time policy out (loadConfig always sets it).
   const policy: TimePolicy = {
     maxLifetimeSeconds: config.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
     skewSeconds: config.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS,
   };
-  const options: JWTVerifyOptions = {
+  const joseOptions: JWTVerifyOptions = {
     algorithms: [...config.algorithms],
     clockTolerance: policy.skewSeconds,
     requiredClaims: config.requireExpiry === false ? ["sub"] : ["sub", "exp"],
@@ -35,20 +44,24 @@ export async function createTokenVerifier(config: AuthConfig): Promise<TokenVeri
     ...(config.audience ? { audience: config.audience } : {}),
   };
   const check = await signatureCheck(config);
-  return {
-    async verify(token) {
-      // One instant for every time check of this token.
-      const now = new Date();
-      let payload: JWTPayload;
-      try {
-        payload = await check(token, { ...options, currentDate: now });
-      } catch (err) {
-        throw new UnauthenticatedError(describe(err));
-      }
-      checkTimes(payload, Math.floor(now.getTime() / 1000), policy);
-      return principalFrom(payload);
-    },
+  const now = options.now ?? Date.now;
+
+  // One instant for every time check of this token.
+  const verifyAt: VerifyAt = async (token, nowMs) => {
+    let payload: JWTPayload;
+    try {
+      payload = await check(token, { ...joseOptions, currentDate: new Date(nowMs) });
+    } catch (err) {
+      throw new UnauthenticatedError(describe(err));
+    }
+    checkTimes(payload, Math.floor(nowMs / 1000), policy);
+    return { principal: principalFrom(payload), exp: payload.exp, nbf: payload.nbf };
   };
+  const verify =
+    options.cache === false
+      ? async (token: string, nowMs: number) => (await verifyAt(token, nowMs)).principal
+      : withVerifiedTokenCache(verifyAt, { ...options.cache, skewSeconds: policy.skewSeconds, now });
+  return { verify: (token) => verify(token, now()) };
 }
 
 type SignatureCheck = (token: string, options: JWTVerifyOptions) => Promise<JWTPayload>;
