@@ -30,7 +30,7 @@ async function serve(store: SecretStore, keys: KeyProvider) {
     keys,
     verifier: await createTokenVerifier({ hmacSecret: jwtSecret, algorithms: ["HS256"] }),
     clock: systemClock,
-    logger: pino({ level: "silent" }),
+    logger: pino({ level: process.env.FAULTS_LOG ? "info" : "silent" }),
     maxRequestBytes: 65_536 * 2,
     pendingVersionLeaseMs: 30_000,
   });

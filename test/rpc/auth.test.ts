@@ -97,15 +97,16 @@ describe("authentication", () => {
     expect(badHeaders.length).toBeGreaterThan(10);
     for (const [label, header] of badHeaders) {
       const client = clientWithHeader(server.baseUrl, header);
-      const calls = [
+      // Each call's refusal is taken at once (connectErrorOf), so none is ever an unhandled rejection.
+      const refusals = [
         client.createSecret({ name: "planted", value: "x" }),
         client.getSecret({ name: "guarded" }),
         client.getSecretValue({ name: "guarded" }),
         client.listSecrets({}),
         client.updateSecret({ name: "guarded", value: "overwritten" }),
-      ];
-      for (const call of calls) {
-        const err = await connectErrorOf(call);
+      ].map((call) => connectErrorOf(call));
+      for (const refusal of refusals) {
+        const err = await refusal;
         expect(err.code, label).toBe(Code.Unauthenticated);
         expect(err.rawMessage, label).not.toContain("crown jewels");
       }

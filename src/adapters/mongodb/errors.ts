@@ -32,6 +32,14 @@ export async function insertUnique(insert: () => Promise<unknown>): Promise<bool
   }
 }
 
+/** Socket errors the driver can let through unwrapped (e.g. a write after the server half-closed: EPIPE). */
+const SOCKET_CODES = new Set(["EPIPE", "ECONNRESET", "ECONNREFUSED", "ECONNABORTED", "ETIMEDOUT", "ENOTCONN", "EHOSTUNREACH", "ENETUNREACH"]);
+
+const socketCode = (err: unknown): string | undefined => {
+  const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
+  return code !== undefined && SOCKET_CODES.has(code) ? code : undefined;
+};
+
 /** Connection-level failures become UnavailableError; anything else is a bug and stays as it is. */
 export function unavailable(err: unknown): unknown {
   const down =
@@ -39,5 +47,7 @@ export function unavailable(err: unknown): unknown {
     err instanceof MongoServerSelectionError ||
     err instanceof MongoNotConnectedError ||
     err instanceof MongoTopologyClosedError;
-  return down ? new UnavailableError(`secret store unavailable (${err.name})`, { cause: err }) : err;
+  if (down) return new UnavailableError(`secret store unavailable (${err.name})`, { cause: err });
+  const code = socketCode(err);
+  return code ? new UnavailableError(`secret store unavailable (${code})`, { cause: err }) : err;
 }
