@@ -32,7 +32,8 @@ async function main(): Promise<void> {
   const dev = process.argv.includes("--dev");
   const env = dev ? devEnvironment(process.env) : process.env;
   const config = loadConfig(env, { dev });
-  const logger = pino({ level: config.logLevel, base: { service: "secrets" } });
+  // Asynchronous writes: a call's log line does not block the event loop on stdout (flushed on exit).
+  const logger = pino({ level: config.logLevel, base: { service: "secrets" } }, pino.destination({ sync: false }));
   // Every line the process writes is JSON: Node's warnings go through the logger too.
   process.removeAllListeners("warning");
   process.on("warning", (w) => logger.warn({ warning: { type: w.name, message: w.message } }, "process warning"));
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
     await cache?.values.stop();
     await Promise.allSettled([stores.close(), keys.close(), cache?.shared.close()]);
     logger.info("stopped");
+    logger.flush();
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));

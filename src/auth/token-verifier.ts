@@ -1,4 +1,4 @@
-import { createPublicKey } from "node:crypto";
+import { createPublicKey, createSecretKey } from "node:crypto";
 import { createRemoteJWKSet, jwtVerify, errors as joseErrors, type JWTPayload, type JWTVerifyOptions } from "jose";
 import { DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, type AuthConfig } from "../config/config.js";
 import { isValidPrincipalId, type Principal } from "../core/principal.js";
@@ -68,7 +68,8 @@ type SignatureCheck = (token: string, options: JWTVerifyOptions) => Promise<JWTP
 
 async function signatureCheck(config: AuthConfig): Promise<SignatureCheck> {
   if (config.hmacSecret) {
-    const secret = new TextEncoder().encode(config.hmacSecret);
+    // A KeyObject: jose imports it once, not on every verification.
+    const secret = createSecretKey(Buffer.from(config.hmacSecret, "utf8"));
     return async (token, options) => (await jwtVerify(token, secret, options)).payload;
   }
   if (config.jwksUrl) {
