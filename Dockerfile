@@ -12,7 +12,7 @@ COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:24-slim AS runtime
-# jemalloc: glibc's malloc fragments under the native buffers of crypto and sockets (see scripts/start.sh).
+# jemalloc and a 16 MiB young generation keep RSS down under load (see scripts/production-node.sh).
 RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
