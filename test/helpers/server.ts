@@ -69,7 +69,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const store = metrics && fixture.db ? metrics.instrumentStore(fixture.store, SECRET_STORE_OPERATIONS) : fixture.store;
   const cacheState = metrics && fixture.db ? metrics.instrumentStore(fixture.cacheState, CACHE_STATE_STORE_OPERATIONS) : fixture.cacheState;
   const countedKeys = metrics ? metrics.instrumentKeys(keys) : keys;
-  const shared = options.cache === false ? undefined : new RedisSecretCache({ url: services.redisUrl });
+  // A generous command timeout: a busy test machine must not turn hot reads into store reads by timing out.
+  const shared = options.cache === false ? undefined : new RedisSecretCache({ url: services.redisUrl, commandTimeoutMs: 5_000 });
   const cacheOptions = options.cache || {};
   const cache = shared
     ? createValueCache(

@@ -9,7 +9,7 @@ interface Credentials {
 
 /** One of: `url` (any form parseRedisTarget takes), `sentinels` + `sentinelName`, or `cluster` nodes; host:port strings. */
 export type RedisCacheOptions = Credentials & {
-  /** How long a command may take before it fails as unavailable; default 100 ms. */
+  /** How long a command may take before it fails as unavailable; default 250 ms. */
   readonly commandTimeoutMs?: number;
   /** How long connecting may take; default 1 s. */
   readonly connectTimeoutMs?: number;
@@ -21,7 +21,7 @@ export type RedisCacheOptions = Credentials & {
 
 export type RedisClient = Redis | Cluster;
 
-export const DEFAULT_COMMAND_TIMEOUT_MS = 100;
+export const DEFAULT_COMMAND_TIMEOUT_MS = 250;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 1_000;
 
 /** Reconnect soon after a loss, and keep trying at least every second. */
