@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "../errors.js";
+import type { StoredCacheKey } from "../ports/cache-state-store.js";
 import type { IdempotencyRecord } from "../ports/idempotency-store.js";
 import type { ListQuery, RevisionClaim, SecretPatch, SecretRecord, SecretRef, VersionRecord, VersionState } from "../ports/secret-store.js";
 
@@ -92,4 +93,16 @@ export function checkIdempotencyRecord(r: IdempotencyRecord): void {
   checkString("fingerprint", r.fingerprint);
   checkDate("createTime", r.createTime);
   if (r.response !== undefined) checkString("response", r.response);
+}
+
+export function checkCacheStateWrite(state: { readonly epoch: string; readonly instance?: string }): void {
+  checkString("epoch", state.epoch);
+  if (state.instance !== undefined) checkString("instance", state.instance);
+}
+
+export function checkStoredCacheKey(key: StoredCacheKey): void {
+  checkString("id", key.id);
+  checkString("keyId", key.keyId);
+  checkDate("createTime", key.createTime);
+  checkBytes("wrapped", key.wrapped);
 }

@@ -188,13 +188,15 @@ export function createValueCache(deps: ValueCacheDeps, options: ValueCacheOption
     timer.unref();
   }
 
-  /** The value in `read` (or the in-process layer), if it was filled under the current tags. */
-  async function cached(p: Principal, name: string, slot: string, read: CacheRead, tags: EntryTags, entryAsked: boolean): Promise<OpenedValue | undefined> {
+  /**
+   * The value, if it was filled under `epoch` and the secret's generation in `read`: from `held` (the
+   * in-process entry, whose shared entry was not fetched) or else from the shared entry in `read`.
+   */
+  async function cached(p: Principal, name: string, slot: string, read: CacheRead, epoch: string, held: LocalEntry | undefined): Promise<OpenedValue | undefined> {
     const now = clock.now();
     const live = (o: OpenedValue) => !o.expireTime || o.expireTime > now;
-    if (local && !entryAsked) {
-      const held = local.get(localKey(p.tenant, name, slot));
-      if (held && held.epoch === tags.epoch && held.generation === read.generation && live(held.opened)) {
+    if (held) {
+      if (held.epoch === epoch && held.generation === read.generation && live(held.opened)) {
         observe("local", "hit");
         return held.opened;
       }
@@ -203,7 +205,7 @@ export function createValueCache(deps: ValueCacheDeps, options: ValueCacheOption
     }
     if (local) observe("local", "miss");
     const header = read.entry && readHeader(read.entry);
-    if (!read.entry || !header || header.epoch !== tags.epoch || header.generation !== read.generation || (slot !== "0" && String(header.version) !== slot)) {
+    if (!read.entry || !header || header.epoch !== epoch || header.generation !== read.generation || (slot !== "0" && String(header.version) !== slot)) {
       observe("redis", "miss");
       return undefined;
     }
@@ -214,7 +216,7 @@ export function createValueCache(deps: ValueCacheDeps, options: ValueCacheOption
       return undefined;
     }
     observe("redis", "hit");
-    keepLocal(p, name, slot, opened, { epoch: tags.epoch, generation: read.generation });
+    keepLocal(p, name, slot, opened, { epoch, generation: read.generation });
     return opened;
   }
 
@@ -261,15 +263,15 @@ export function createValueCache(deps: ValueCacheDeps, options: ValueCacheOption
       if (!usable() || epochNow === undefined) return (await readValue(deps, p, name, version)).value;
       const key: CacheKey = { tenant: p.tenant, name };
       const slot = String(version);
-      const hasLocal = local?.get(localKey(p.tenant, name, slot)) !== undefined;
-      let read = (await readShared([{ key, ...(hasLocal ? {} : { slot }) }]))?.[0];
+      const held = local?.get(localKey(p.tenant, name, slot));
+      let read = (await readShared([{ key, ...(held ? {} : { slot }) }]))?.[0];
       if (!read) return (await readValue(deps, p, name, version)).value;
-      let hit = await cached(p, name, slot, read, { epoch: epochNow, generation: read.generation }, !hasLocal);
-      if (!hit && hasLocal) {
+      let hit = await cached(p, name, slot, read, epochNow, held);
+      if (!hit && held) {
         // The in-process entry is stale; another replica may have filled the shared layer since.
         read = (await readShared([{ key, slot }]))?.[0];
         if (!read) return (await readValue(deps, p, name, version)).value;
-        hit = await cached(p, name, slot, read, { epoch: epochNow, generation: read.generation }, true);
+        hit = await cached(p, name, slot, read, epochNow, undefined);
       }
       if (hit) return hit.value;
       const opened = await readValue(deps, p, name, version);
@@ -282,8 +284,8 @@ export function createValueCache(deps: ValueCacheDeps, options: ValueCacheOption
       const epochNow = epoch;
       if (!usable() || epochNow === undefined) return assembleBatch(await readCurrentValues(deps, p, names));
       const cacheable = names.filter((n) => isValidName(n));
-      const withLocal = cacheable.map((n) => local?.get(localKey(p.tenant, n, "0")) !== undefined);
-      const reads = await readShared(cacheable.map((n, i) => ({ key: { tenant: p.tenant, name: n }, ...(withLocal[i] ? {} : { slot: "0" }) })));
+      const held = cacheable.map((n) => local?.get(localKey(p.tenant, n, "0")));
+      const reads = await readShared(cacheable.map((n, i) => ({ key: { tenant: p.tenant, name: n }, ...(held[i] ? {} : { slot: "0" }) })));
       if (!reads) return assembleBatch(await readCurrentValues(deps, p, names));
       const hits = new Map<string, OpenedValue>();
       const generations = new Map<string, string>();
@@ -291,7 +293,7 @@ export function createValueCache(deps: ValueCacheDeps, options: ValueCacheOption
         cacheable.map(async (name, i) => {
           const read = reads[i]!;
           generations.set(name, read.generation);
-          const hit = await cached(p, name, "0", read, { epoch: epochNow, generation: read.generation }, !withLocal[i]);
+          const hit = await cached(p, name, "0", read, epochNow, held[i]);
           if (hit) hits.set(name, hit);
         }),
       );

@@ -1,5 +1,5 @@
 import type { CacheState, CacheStateStore, StoredCacheKey } from "../../ports/cache-state-store.js";
-import { checkBytes, checkDate, checkString } from "../store-arguments.js";
+import { checkCacheStateWrite, checkDate, checkStoredCacheKey, checkString } from "../store-arguments.js";
 
 export class MemoryCacheStateStore implements CacheStateStore {
   private state: CacheState = { epoch: "", instance: "" };
@@ -10,8 +10,7 @@ export class MemoryCacheStateStore implements CacheStateStore {
   }
 
   async writeState(state: { readonly epoch: string; readonly instance?: string }): Promise<void> {
-    checkString("epoch", state.epoch);
-    if (state.instance !== undefined) checkString("instance", state.instance);
+    checkCacheStateWrite(state);
     this.state = { epoch: state.epoch, instance: state.instance ?? this.state.instance };
   }
 
@@ -22,10 +21,7 @@ export class MemoryCacheStateStore implements CacheStateStore {
   }
 
   async insertCacheKey(key: StoredCacheKey): Promise<boolean> {
-    checkString("id", key.id);
-    checkString("keyId", key.keyId);
-    checkDate("createTime", key.createTime);
-    checkBytes("wrapped", key.wrapped);
+    checkStoredCacheKey(key);
     if (this.keys.has(key.id)) return false;
     this.keys.set(key.id, { ...key, wrapped: Uint8Array.from(key.wrapped) });
     return true;

@@ -1,6 +1,6 @@
 import { Binary, type Collection, type Db } from "mongodb";
 import type { CacheState, CacheStateStore, StoredCacheKey } from "../../ports/cache-state-store.js";
-import { checkBytes, checkDate, checkString } from "../store-arguments.js";
+import { checkCacheStateWrite, checkDate, checkStoredCacheKey, checkString } from "../store-arguments.js";
 import { guard, insertUnique } from "./errors.js";
 
 interface StateDoc {
@@ -34,8 +34,7 @@ export class MongoCacheStateStore implements CacheStateStore {
   }
 
   async writeState(state: { readonly epoch: string; readonly instance?: string }): Promise<void> {
-    checkString("epoch", state.epoch);
-    if (state.instance !== undefined) checkString("instance", state.instance);
+    checkCacheStateWrite(state);
     const set = { epoch: state.epoch, ...(state.instance !== undefined ? { instance: state.instance } : {}) };
     await guard(() => this.state.updateOne({ _id: STATE_ID }, { $set: set }, { upsert: true }));
   }
@@ -47,10 +46,7 @@ export class MongoCacheStateStore implements CacheStateStore {
   }
 
   async insertCacheKey(key: StoredCacheKey): Promise<boolean> {
-    checkString("id", key.id);
-    checkString("keyId", key.keyId);
-    checkDate("createTime", key.createTime);
-    checkBytes("wrapped", key.wrapped);
+    checkStoredCacheKey(key);
     return insertUnique(() => this.keys.insertOne({ _id: key.id, kid: key.keyId, wk: new Binary(key.wrapped), createTime: key.createTime }));
   }
 
