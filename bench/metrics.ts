@@ -1,4 +1,5 @@
-// The server's Prometheus counters around a run: KMS calls, MongoDB operations, cache lookups, RPCs.
+// The server's Prometheus counters around a run: KMS calls, MongoDB operations, cache lookups, RPCs,
+// and the audit trail's counters, histograms and queue depth gauge.
 
 /** Counter name -> label text (e.g. `operation=findSecret`) -> value. */
 export type Scrape = Map<string, Map<string, number>>;
@@ -58,3 +59,99 @@ export function delta(before: Scrape | undefined, after: Scrape | undefined): Me
 
 export const total = (counts: Record<string, number>, skip: ReadonlySet<string> = new Set()) =>
   Object.entries(counts).reduce((sum, [k, v]) => (skip.has(k) ? sum : sum + v), 0);
+
+/** What the audit trail did during a run (bench/README.md, "Audit trail cost"). */
+export interface AuditRun {
+  /** The server exposes secrets_audit_events_total{result="written"}: false on an AUDIT=off server, which never writes one. */
+  writtenSeries: boolean;
+  /** Gains of secrets_audit_events_total by result. */
+  eventsWritten: number;
+  eventsFailed: number;
+  /** Gains of secrets_audit_inserts_total (appends), by result. */
+  insertsOk: number;
+  insertsFailed: number;
+  /** Gains of the secrets_audit_batch_size histogram's sum (events) and count (appends). */
+  batchEvents: number;
+  batchCount: number;
+  /** Gains of the secrets_audit_insert_seconds histogram's sum and count. */
+  insertSeconds: number;
+  insertCount: number;
+  /** secrets_audit_queue_depth, read every few hundred ms while the load ran. */
+  queueDepth: GaugeSamples;
+}
+
+export interface GaugeSamples {
+  samples: number;
+  max: number | null;
+  mean: number | null;
+}
+
+const AUDIT = {
+  events: "secrets_audit_events_total",
+  inserts: "secrets_audit_inserts_total",
+  batch: "secrets_audit_batch_size",
+  insert: "secrets_audit_insert_seconds",
+  depth: "secrets_audit_queue_depth",
+} as const;
+
+/** The audit series' gains between two scrapes, with the queue depth samples taken meanwhile; undefined when either scrape is missing. */
+export function auditDelta(before: Scrape | undefined, after: Scrape | undefined, queueDepth: GaugeSamples): AuditRun | undefined {
+  if (!before || !after) return undefined;
+  const gain = (name: string, labels = "") => (after.get(name)?.get(labels) ?? 0) - (before.get(name)?.get(labels) ?? 0);
+  return {
+    writtenSeries: after.get(AUDIT.events)?.has("written") ?? false,
+    eventsWritten: gain(AUDIT.events, "written"),
+    eventsFailed: gain(AUDIT.events, "failed"),
+    insertsOk: gain(AUDIT.inserts, "ok"),
+    insertsFailed: gain(AUDIT.inserts, "failed"),
+    batchEvents: gain(`${AUDIT.batch}_sum`),
+    batchCount: gain(`${AUDIT.batch}_count`),
+    insertSeconds: gain(`${AUDIT.insert}_sum`),
+    insertCount: gain(`${AUDIT.insert}_count`),
+    queueDepth,
+  };
+}
+
+/**
+ * Reads the audit queue depth gauge every `everyMs` until stopped. A sample counts only when RPCs were
+ * answered since the one before (secrets_rpc_requests_total grew), so the load generator's start and
+ * the idle server after the load do not dilute the mean with zeros.
+ */
+export function sampleAuditQueue(port: number, everyMs = 250): { stop(): Promise<GaugeSamples> } {
+  const values: number[] = [];
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const answered = (s: Scrape | undefined) => (s ? total(Object.fromEntries(s.get(COUNTERS.rpc) ?? [])) : undefined);
+  const loop = (async () => {
+    let before = answered(await scrape(port));
+    while (!stopped) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, everyMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      if (stopped) break;
+      const now = await scrape(port);
+      const after = answered(now);
+      const value = now?.get(AUDIT.depth)?.get("");
+      if (value !== undefined && Number.isFinite(value) && before !== undefined && after !== undefined && after > before) values.push(value);
+      before = after ?? before;
+    }
+  })();
+  let result: Promise<GaugeSamples> | undefined;
+  return {
+    /** Idempotent: every call answers the same samples. */
+    stop() {
+      stopped = true;
+      wake?.();
+      result ??= loop.then(() => ({
+        samples: values.length,
+        max: values.length ? Math.max(...values) : null,
+        mean: values.length ? values.reduce((a, b) => a + b, 0) / values.length : null,
+      }));
+      return result;
+    },
+  };
+}

@@ -1,6 +1,7 @@
-// bench/RESULTS.md from the raw runs: one table per protocol, the targets, backend operations, memory, noise.
+// bench/RESULTS.md from the raw runs: one table per protocol, the audit trail's cost, the targets, backend
+// operations, memory, noise.
 import type { LoadResult } from "./load.js";
-import { total, type MetricsDelta } from "./metrics.js";
+import { total, type AuditRun, type MetricsDelta } from "./metrics.js";
 import type { CpuUse } from "./proc.js";
 import type { Protocol } from "./scenarios.js";
 
@@ -23,6 +24,46 @@ export interface RunRecord {
   noisy: boolean;
   /** Noisy, and run once more: the second attempt counts. */
   rerun: boolean;
+  /** Runs of the audit group only: what the audit trail did meanwhile; null when /metrics did not answer. */
+  audit?: AuditRun | null;
+}
+
+/** The audit trail's figures over one or more runs: counter gains over the runs' length. */
+export interface AuditFigures {
+  eventsPerSecond: number;
+  /** Events written per answer (each RPC writes one). */
+  eventsPerRequest: number | null;
+  /** Appends (group commits) per second. */
+  insertsPerSecond: number;
+  /** Events per append. */
+  meanBatch: number | null;
+  queueMax: number | null;
+  /** Over every sample of the runs. */
+  queueMean: number | null;
+  /** Mean duration of an append. */
+  meanInsertMs: number | null;
+}
+
+/** null when any run has no audit figures. */
+export function auditFigures(runs: readonly { audit?: AuditRun | null; load: Pick<LoadResult, "seconds" | "requests"> }[]): AuditFigures | null {
+  if (!runs.length || runs.some((r) => !r.audit)) return null;
+  const as = runs.map((r) => r.audit!);
+  const seconds = sum(runs.map((r) => r.load.seconds));
+  const requests = sum(runs.map((r) => r.load.requests));
+  const of = (f: (a: AuditRun) => number) => sum(as.map(f));
+  const samples = of((a) => a.queueDepth.samples);
+  const maxes = as.map((a) => a.queueDepth.max).filter((x): x is number => x !== null);
+  const batches = of((a) => a.batchCount);
+  const inserts = of((a) => a.insertCount);
+  return {
+    eventsPerSecond: of((a) => a.eventsWritten) / Math.max(1e-9, seconds),
+    eventsPerRequest: requests ? of((a) => a.eventsWritten) / requests : null,
+    insertsPerSecond: of((a) => a.insertsOk + a.insertsFailed) / Math.max(1e-9, seconds),
+    meanBatch: batches ? of((a) => a.batchEvents) / batches : null,
+    queueMax: maxes.length ? Math.max(...maxes) : null,
+    queueMean: samples ? of((a) => (a.queueDepth.mean ?? 0) * a.queueDepth.samples) / samples : null,
+    meanInsertMs: inserts ? (of((a) => a.insertSeconds) / inserts) * 1000 : null,
+  };
 }
 
 export interface Results {
@@ -86,6 +127,9 @@ function sumMetrics(all: (MetricsDelta | null)[]): MetricsDelta | null {
   return out;
 }
 
+/** The group whose floor a row is compared with: the cold and audit groups have their own. */
+const floorGroup = (group: string) => (group === "cold" || group === "audit" ? group : "reads");
+
 const keyOf = (r: RunRecord) => `${r.group}|${r.server}|${r.protocol}|${r.scenario}|${r.concurrency}`;
 
 function rows(runs: RunRecord[]): Row[] {
@@ -125,7 +169,7 @@ function perRequest(counts: Record<string, number>, requests: number, background
 export function renderResults(res: Results): string {
   const all = rows(res.runs);
   const floorOf = (row: Row) =>
-    all.find((f) => f.first.scenario === "floor" && f.first.protocol === row.first.protocol && f.first.concurrency === row.first.concurrency && f.first.group === (row.first.group === "cold" ? "cold" : "reads"));
+    all.find((f) => f.first.scenario === "floor" && f.first.protocol === row.first.protocol && f.first.concurrency === row.first.concurrency && f.first.group === floorGroup(row.first.group));
   const floors = all.filter((r) => r.first.scenario === "floor");
   const background = {
     mongodb: new Set(floors.flatMap((f) => Object.keys(f.metrics?.mongodb ?? {}))),
@@ -142,7 +186,9 @@ export function renderResults(res: Results): string {
     const statuses = Object.entries(sumStatuses(row.runs)).filter(([s]) => s !== "OK" && s !== "200").map(([s, n]) => `${s} ${n}`);
     return `**${fmt(row.errors)}** of ${fmt(row.requests)} (${statuses.join(", ")})`;
   };
-  const label = (row: Row) => `${row.first.title}${row.first.group === "repeat" ? ", repeated at the end" : ""}${row.first.server === "cold" && row.first.scenario === "floor" ? " (cold server)" : ""}`;
+  const label = (row: Row) =>
+    `${row.first.title}${row.first.group === "repeat" ? ", repeated at the end" : ""}${row.first.server === "cold" && row.first.scenario === "floor" ? " (cold server)" : ""}` +
+    `${row.first.group === "audit" ? `, audit group, AUDIT=${row.first.server === "noaudit" ? "off" : "on"}` : ""}`;
 
   const out: string[] = [];
   out.push("# Benchmark results", "");
@@ -152,7 +198,8 @@ export function renderResults(res: Results): string {
   const st = res.settings;
   out.push(`Server: \`node dist/src/main.js\` (not --dev), STORE=mongodb on FerretDB (database \`${st.database}\`, dropped after), ` +
     `KEY_PROVIDER=aws-kms on LocalStack, Redis, LOG_LEVEL=${st.logLevel} (stdout to a file: ${Object.entries(res.logBytes).map(([s, b]) => `${s} ${fmt(b / 2 ** 20, 1)} MiB`).join(", ")}), ` +
-    `CACHE_TTL_SECONDS=${st.cacheTtlSeconds} (the cold server: 0), CACHE_LOCAL_MAX_BYTES=${st.cacheLocalMaxBytes}. ` +
+    `CACHE_TTL_SECONDS=${st.cacheTtlSeconds} (the cold server: 0), CACHE_LOCAL_MAX_BYTES=${st.cacheLocalMaxBytes}, ` +
+    `AUDIT=on with AUDIT_GROUP_COMMIT_MS=${st.auditGroupCommitMs ?? "default"} (the noaudit server: AUDIT=off, otherwise as main). ` +
     `Each run ${st.seconds} s; concurrency ${(st.concurrencies as number[]).join(", ")}.`, "");
   out.push("Load: ghz v0.120.0 for gRPC (all workers on one HTTP/2 connection; percentiles over OK answers), " +
     "hey v0.1.5 for Connect JSON over HTTP/1.1 (one connection per worker; percentiles over all answers; it sends one body, so its hot read asks for one name, `bench_000`, over and over). " +
@@ -168,6 +215,8 @@ export function renderResults(res: Results): string {
     }
     out.push("");
   }
+
+  out.push(...auditSection(all, { ratio, errorsText }));
 
   out.push("## Targets (shown, never asserted)", "", "| target | measured | met |", "|---|---|---|");
   for (const t of targets(res, all, { ratio, kmsPer, mongoPer })) out.push(`| ${t.target} | ${t.measured} | ${t.met === null ? "n/a" : t.met ? "yes" : "**no**"} |`);
@@ -201,10 +250,10 @@ export function renderResults(res: Results): string {
   out.push("## How busy the machine was", "");
   out.push(`CPU in cores (1 = one core all the time) per run: the server, the load generator, the backing services (FerretDB, Redis, LocalStack), everything else (user + system time of other processes), interrupts and steal. ` +
     `A run is noisy when everything else passed ${res.settings.noiseThreshold} cores; a noisy run is run once more and the second run counts (both are listed).`, "");
-  out.push("| group | protocol | scenario | c | try | server | load gen | services | others | irq | steal | loadavg | noisy |", "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|");
+  out.push("| group | server | protocol | scenario | c | try | server | load gen | services | others | irq | steal | loadavg | noisy |", "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|");
   for (const r of res.runs) {
     const c = r.cpu;
-    out.push(`| ${r.group} | ${r.protocol} | ${r.scenario} | ${r.concurrency} | ${r.attempt} | ${fmt(c.server, 2)} | ${fmt(c.loadgen, 2)} | ${fmt(c.services, 2)} | ${fmt(c.others, 2)} | ${fmt(c.irq, 2)} | ${fmt(c.steal, 2)} | ${c.loadavg.join(" ")} | ${r.noisy ? (r.rerun ? "yes, rerun" : "yes") : ""} |`);
+    out.push(`| ${r.group} | ${r.server} | ${r.protocol} | ${r.scenario} | ${r.concurrency} | ${r.attempt} | ${fmt(c.server, 2)} | ${fmt(c.loadgen, 2)} | ${fmt(c.services, 2)} | ${fmt(c.others, 2)} | ${fmt(c.irq, 2)} | ${fmt(c.steal, 2)} | ${c.loadavg.join(" ")} | ${r.noisy ? (r.rerun ? "yes, rerun" : "yes") : ""} |`);
   }
   out.push("", "Raw numbers: results.json next to this file.", "");
   return out.join("\n");
@@ -214,6 +263,55 @@ function sumStatuses(runs: RunRecord[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const r of runs) for (const [s, n] of Object.entries(r.load.statuses)) out[s] = (out[s] ?? 0) + n;
   return out;
+}
+
+interface AuditMeasures {
+  ratio(row: Row): number | null;
+  errorsText(row: Row): string;
+}
+
+const isAuditOff = (row: Row) => row.first.server === "noaudit";
+
+/** The audit group: every run with its audit figures, then hot(audit on) over hot(audit off) at each concurrency. */
+function auditSection(all: Row[], m: AuditMeasures): string[] {
+  const group = all.filter((r) => r.first.group === "audit");
+  const out: string[] = ["## Audit trail cost", ""];
+  if (!group.length) return [...out, "Not run.", ""];
+  out.push("Group `audit`, gRPC (ghz) only: at each concurrency the floor on main, hot GetSecretValue on main (AUDIT=on: one audit event per RPC, " +
+    "group-committed into `audit_events`, stored before the answer) and hot GetSecretValue on noaudit (AUDIT=off, otherwise the same server), in that order, " +
+    "twice (A B A B); means shown. “× floor” is over main's floor in this group. Audit figures from main's `/metrics` around each run: events written and " +
+    "appends (inserts) per second of the run, events per answer (1: every RPC recorded), mean batch (events per append), the queue depth " +
+    "(`secrets_audit_queue_depth` read every 250 ms, counting the samples after which RPCs had been answered: max and mean) and the mean append time. " +
+    "The queue is read during every run of the group, audit off too, so both sides pay for the scrapes." +
+    (group.some((r) => r.first.scenario === "floor") ? "" : " This run had no floor in the group (a smoke run: one pair), so no “× floor”."), "");
+  out.push("| audit | scenario | c | rps | p50 ms | p95 ms | p99 ms | × floor | errors | server CPU µs/req | events/s | events/req | inserts/s | mean batch | queue max | queue mean | mean insert ms | noisy |");
+  out.push("|---|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+  for (const row of group) {
+    const f = isAuditOff(row) ? null : auditFigures(row.runs);
+    const cells = isAuditOff(row)
+      ? Array<string>(7).fill("–")
+      : f === null
+        ? Array<string>(7).fill("n/a")
+        : [fmt(f.eventsPerSecond), fmt(f.eventsPerRequest, 3), fmt(f.insertsPerSecond), fmt(f.meanBatch, 1), fmt(f.queueMax), fmt(f.queueMean, 1), fmt(f.meanInsertMs, 2)];
+    out.push(`| ${isAuditOff(row) ? "off" : "on"} | ${row.first.title} | ${row.first.concurrency} | ${fmt(row.rps)} | ${fmt(row.p50, 2)} | ${fmt(row.p95, 2)} | ${fmt(row.p99, 2)} | ` +
+      `${pct(m.ratio(row))} | ${m.errorsText(row)} | ${fmt(row.cpuUsPerRequest)} | ${cells.join(" | ")} | ${row.noisy ? "yes" : ""} |`);
+  }
+  out.push("");
+  out.push("| c | hot rps, audit on | hot rps, audit off | on / off | p99 ms on | p99 ms off | server CPU µs/req on | off | on × floor | off × floor |");
+  out.push("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+  for (const { c, on, off } of auditPairs(group)) {
+    out.push(`| ${c} | ${fmt(on?.rps ?? null)} | ${fmt(off?.rps ?? null)} | ${pct(on && off ? on.rps / off.rps : null)} | ${fmt(on?.p99 ?? null, 2)} | ${fmt(off?.p99 ?? null, 2)} | ` +
+      `${fmt(on?.cpuUsPerRequest ?? null)} | ${fmt(off?.cpuUsPerRequest ?? null)} | ${pct(on ? m.ratio(on) : null)} | ${pct(off ? m.ratio(off) : null)} |`);
+  }
+  out.push("");
+  return out;
+}
+
+/** The hot rows of the audit group, by concurrency: audit on (main) and audit off (noaudit). */
+function auditPairs(group: Row[]): { c: number; on: Row | undefined; off: Row | undefined }[] {
+  const hot = group.filter((r) => r.first.scenario === "hot");
+  const cs = [...new Set(hot.map((r) => r.first.concurrency))].sort((a, b) => a - b);
+  return cs.map((c) => ({ c, on: hot.find((r) => r.first.concurrency === c && !isAuditOff(r)), off: hot.find((r) => r.first.concurrency === c && isAuditOff(r)) }));
 }
 
 interface Measures {
@@ -245,6 +343,18 @@ function targets(res: Results, all: Row[], m: Measures): { target: string; measu
   const ck = worst(cold, m.kmsPer);
   const cm = worst(cold, m.mongoPer);
   out.push({ target: "cold read ≤ floor + 1 MongoDB read + 1 KMS Decrypt", measured: !cold.length ? "not run" : ck === null || cm === null ? "n/a" : `at most ${fmt(cm, 3)} MongoDB, ${fmt(ck, 3)} KMS per read`, met: ck === null || cm === null ? null : ck <= 1.001 && cm <= 1.001 });
+  const auditOn = at(all.filter((r) => r.first.group === "audit" && r.first.scenario === "hot" && !isAuditOff(r)), top);
+  const auditRatio = auditOn ? m.ratio(auditOn) : null;
+  out.push({
+    target: `hot GetSecretValue with the audit trail on ≥ 60% of the empty RPC (the floor, Health/Check) over gRPC at ${cTop}`,
+    measured: !auditOn ? "not run" : auditRatio === null ? "– (no floor in the audit group)" : `${pct(auditRatio)} (${fmt(auditOn.rps)} rps)`,
+    met: auditRatio === null ? null : auditRatio >= 0.6,
+  });
+  out.push({
+    target: `p99 ≤ 10 ms at ${cTop} with the audit on (hot GetSecretValue, gRPC)`,
+    measured: auditOn ? `${fmt(auditOn.p99, 2)} ms` : "not run",
+    met: auditOn?.p99 != null ? auditOn.p99 <= 10 : null,
+  });
   const last = res.rss.filter((p) => p.server === "main").at(-1);
   if (res.cacheBound) out.push({ target: `after ${res.cacheBound.reads.toLocaleString("en-US")} reads of distinct names, RSS growth within the cache bound + 100 MB`, measured: `${fmt(res.cacheBound.growthMiB, 1)} MiB growth, bound ${fmt(res.cacheBound.localBoundMiB, 0)} MiB`, met: res.cacheBound.withinBoundPlus100MiB });
   out.push({ target: "RSS ≤ 200 MiB after the whole run", measured: last ? `${fmt(last.mib, 1)} MiB (${last.point})` : "–", met: last?.mib != null ? last.mib <= 200 : null });

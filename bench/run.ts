@@ -8,16 +8,16 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
 import { MongoClient } from "mongodb";
-import { delta, scrape } from "./metrics.js";
+import { auditDelta, delta, sampleAuditQueue, scrape, type AuditRun } from "./metrics.js";
 import { commit, cpuSnapshot, cpuUse, machineInfo, rssMiB } from "./proc.js";
 import { run, stopAll } from "./processes.js";
-import { renderResults, type CacheBound, type Results, type RunRecord } from "./report.js";
+import { auditFigures, renderResults, type CacheBound, type Results, type RunRecord } from "./report.js";
 import { scenarios, seed, type Scenario, type Tools } from "./scenarios.js";
 import { startServer, type Server } from "./server.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const USAGE = `usage: npm run bench -- [--smoke] [--duration S] [--concurrency 1,8,32] [--log-level info]
-  [--cache-ttl S] [--cache-local-max-bytes N] [--noise-threshold CORES] [--out DIR] [--no-build]
+  [--cache-ttl S] [--cache-local-max-bytes N] [--audit-group-commit-ms MS] [--noise-threshold CORES] [--out DIR] [--no-build]
   [--cache-bound-reads N (full runs; default 1000000, 0 skips)]`;
 
 const { values: flags } = parseArgs({
@@ -28,6 +28,7 @@ const { values: flags } = parseArgs({
     "log-level": { type: "string", default: "info" },
     "cache-ttl": { type: "string", default: "30" },
     "cache-local-max-bytes": { type: "string" },
+    "audit-group-commit-ms": { type: "string" },
     "noise-threshold": { type: "string", default: "0.25" },
     out: { type: "string" },
     "no-build": { type: "boolean", default: false },
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
   tools.authorization = `Bearer ${await new SignJWT({ developer_id: "bench" }).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject("bench").setIssuedAt().setExpirationTime("2h").sign(new TextEncoder().encode(secret))}`;
   const mongoUri = new URL(need("MONGODB_URI"));
   mongoUri.pathname = `/${database}`;
-  const env = (cacheTtl: string): Record<string, string> => ({
+  const env = (cacheTtl: string, audit: "on" | "off" = "on"): Record<string, string> => ({
     NODE_ENV: "production",
     LOG_LEVEL: flags["log-level"],
     STORE: "mongodb",
@@ -85,6 +86,8 @@ async function main(): Promise<void> {
     AUTH_JWT_SECRET: secret,
     CACHE_TTL_SECONDS: cacheTtl,
     ...(flags["cache-local-max-bytes"] ? { CACHE_LOCAL_MAX_BYTES: flags["cache-local-max-bytes"] } : {}),
+    AUDIT: audit,
+    ...(audit === "on" && flags["audit-group-commit-ms"] ? { AUDIT_GROUP_COMMIT_MS: flags["audit-group-commit-ms"] } : {}),
   });
 
   const results: Results = {
@@ -92,7 +95,8 @@ async function main(): Promise<void> {
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
     commit: commit(),
     machine: machineInfo(),
-    settings: { smoke, seconds, concurrencies, logLevel: flags["log-level"], cacheTtlSeconds: flags["cache-ttl"], cacheLocalMaxBytes: flags["cache-local-max-bytes"] ?? "default", noiseThreshold, database },
+    settings: { smoke, seconds, concurrencies, logLevel: flags["log-level"], cacheTtlSeconds: flags["cache-ttl"], cacheLocalMaxBytes: flags["cache-local-max-bytes"] ?? "default",
+      auditGroupCommitMs: flags["audit-group-commit-ms"] ?? "default", noiseThreshold, database },
     rss: [],
     runs: [],
     logBytes: {},
@@ -108,16 +112,24 @@ async function main(): Promise<void> {
   await seed(primary, tools.authorization);
   rss("after seed");
 
-  const measure = async (server: Server, scenario: Scenario, concurrency: number, group: string): Promise<void> => {
-    const label = `${group} ${scenario.protocol} ${scenario.id} c=${concurrency}`;
+  /**
+   * One run (twice when noisy). `audit`: sample the audit queue, record
+   * the audit series and check them (every run of the audit group, so both sides pay alike for the scrapes).
+   */
+  const measure = async (server: Server, scenario: Scenario, concurrency: number, group: string, audit = false): Promise<void> => {
+    const label = `${group} ${server.name} ${scenario.protocol} ${scenario.id} c=${concurrency}`;
     for (let attempt = 1; attempt <= 2; attempt++) {
       await scenario.prepare?.();
       const reportFile = join(workDir, `${group}-${scenario.protocol}-${scenario.id}-c${concurrency}-${attempt}.out`);
       const [m0, log0, rss0] = [await scrape(server.metricsPort), server.logBytes(), rssMiB(server.pid) ?? null];
       const cpu0 = cpuSnapshot([server.pid], servicePids);
-      const load = await scenario.load({ concurrency, seconds, reportFile });
+      const queue = audit ? sampleAuditQueue(server.metricsPort) : undefined;
+      // The sampler is stopped even when the load fails, so no scrape outlives the run.
+      const load = await scenario.load({ concurrency, seconds, reportFile }).finally(() => queue?.stop());
       const cpu = cpuUse(cpu0, cpuSnapshot([server.pid], servicePids));
-      const metrics = delta(m0, await scrape(server.metricsPort)) ?? null;
+      const m1 = await scrape(server.metricsPort);
+      const metrics = delta(m0, m1) ?? null;
+      const auditRun = queue ? (auditDelta(m0, m1, await queue.stop()) ?? null) : undefined;
       const noisy = cpu.others > noiseThreshold;
       const record: RunRecord = {
         group,
@@ -136,11 +148,15 @@ async function main(): Promise<void> {
         logBytes: server.logBytes() - log0,
         noisy,
         rerun: false,
+        ...(auditRun !== undefined ? { audit: auditRun } : {}),
       };
       results.runs.push(record);
       log(`${label}: ${load.rps.toFixed(0)} rps, p50 ${load.p50} ms, p99 ${load.p99} ms, errors ${load.errors}/${load.requests}` +
         `, server ${cpu.server} cores, others ${cpu.others} cores${noisy ? " (noisy)" : ""}${scenario.read && load.errors ? " READ ERRORS" : ""}`);
+      // The floor (Health/Check) is not audited, and the noaudit server's check says what it saw.
+      if (auditRun && scenario.id !== "floor" && server.name !== "noaudit") log(`${label}: audit ${auditText(auditRun, load.seconds, load.requests)}`);
       if (load.ok === 0) throw new Error(`${label}: every request failed: ${JSON.stringify(load.statuses)} ${load.errorSamples.join("; ")}`);
+      if (audit) checkAudit(record);
       if (!noisy || smoke || attempt === 2) return;
       record.rerun = true;
       log(`${label}: other processes used ${cpu.others} cores (> ${noiseThreshold}); running it once more`);
@@ -155,6 +171,29 @@ async function main(): Promise<void> {
     }
   }
   rss("after reads");
+
+  // What the audit trail costs: hot reads on main (AUDIT=on) and on noaudit (AUDIT=off, otherwise the
+  // same), interleaved, with main's floor in the same group so the ratios share the group's drift.
+  const noaudit = await startServer(ROOT, "noaudit", env(flags["cache-ttl"], "off"), workDir);
+  servers.push(noaudit);
+  rss("after start", noaudit);
+  const sn = scenarios(tools, noaudit);
+  // Main is warm from the reads group (JIT, first-access writes); noaudit gets one unmeasured hot run to match.
+  await sn.hotGrpc.prepare?.();
+  const warmUp = await sn.hotGrpc.load({ concurrency: 8, seconds: Math.min(seconds, 5), reportFile: join(workDir, "audit-noaudit-warm-up.out") });
+  if (warmUp.ok === 0) throw new Error(`audit noaudit warm-up: every request failed: ${JSON.stringify(warmUp.statuses)} ${warmUp.errorSamples.join("; ")}`);
+  log(`audit noaudit warm-up (not counted): ${warmUp.ok} hot reads in ${warmUp.seconds.toFixed(1)} s`);
+  const auditRuns: [Server, Scenario][] = smoke ? [[primary, s.hotGrpc], [noaudit, sn.hotGrpc]] : [[primary, s.floorGrpc], [primary, s.hotGrpc], [noaudit, sn.hotGrpc]];
+  for (const c of concurrencies) {
+    for (let round = 0; round < (smoke ? 1 : 2); round++) {
+      for (const [server, scenario] of auditRuns) await measure(server, scenario, c, "audit", true);
+    }
+  }
+  rss("after audit reads");
+  rss("after audit reads", noaudit);
+  results.logBytes.noaudit = noaudit.logBytes();
+  await noaudit.stop();
+  servers.splice(servers.indexOf(noaudit), 1);
 
   if (!smoke) {
     const cold = await startServer(ROOT, "cold", env("0"), workDir);
@@ -181,6 +220,35 @@ async function main(): Promise<void> {
   writeFileSync(join(outDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(outDir, "RESULTS.md"), renderResults(results));
   log(`wrote ${join(outDir, "RESULTS.md")} and results.json (${results.totalSeconds} s)`);
+}
+
+/**
+ * The audit group's servers are what they claim: the AUDIT=on one stored events during each hot run,
+ * the AUDIT=off one none. A failure is the harness's (a server started with the wrong settings, the
+ * audit series gone from /metrics), never a number's; an audit-on run with fewer events than answers
+ * is only reported.
+ */
+function checkAudit(record: RunRecord): void {
+  const label = `audit ${record.server} ${record.protocol} ${record.scenario} c=${record.concurrency}`;
+  const a = record.audit;
+  if (!a) throw new Error(`${label}: the server's /metrics did not answer, so its audit trail cannot be checked`);
+  if (record.scenario === "floor") return; // Health/Check is not audited
+  if (record.server === "noaudit") {
+    if (a.eventsWritten > 0) throw new Error(`${label}: the AUDIT=off server wrote ${a.eventsWritten} audit events`);
+    log(`${label}: no audit events written, as AUDIT=off should (secrets_audit_events_total{result="written"} ${a.writtenSeries ? "present, unchanged" : "absent"})`);
+    return;
+  }
+  if (!(a.eventsWritten > 0)) throw new Error(`${label}: secrets_audit_events_total{result="written"} did not grow during the run (AUDIT=on)`);
+  if (a.eventsWritten < record.load.ok) log(`${label}: warning: ${a.eventsWritten} audit events written for ${record.load.ok} OK answers`);
+}
+
+/** One line for the log: the audit figures of one run. */
+function auditText(a: AuditRun, seconds: number, requests: number): string {
+  const f = auditFigures([{ audit: a, load: { seconds, requests } }])!;
+  const n = (x: number | null, digits: number) => (x === null ? "–" : x.toFixed(digits));
+  return `${a.eventsWritten} events written (${n(f.eventsPerSecond, 0)}/s, ${n(f.eventsPerRequest, 3)}/request), ${a.eventsFailed} failed, ` +
+    `${n(f.insertsPerSecond, 0)} inserts/s, mean batch ${n(f.meanBatch, 1)}, queue depth max ${n(f.queueMax, 0)} mean ${n(f.queueMean, 1)} (${a.queueDepth.samples} samples), ` +
+    `mean insert ${n(f.meanInsertMs, 2)} ms`;
 }
 
 /** bench/cache-bound.ts in a process run as production runs it; its last output line is the summary. */

@@ -33,23 +33,28 @@ export interface Tools {
   authorization: string;
 }
 
-/** Creates the secrets the reads and writes use, 8 at a time. */
-export async function seed(server: Server, authorization: string): Promise<void> {
-  const queue = [...NAMES, ...PUT_NAMES];
+/** Calls `each` for every name, 8 at a time: a call that waits on a store or the audit trail's append does not hold up the others. */
+async function eightAtATime(names: readonly string[], each: (name: string) => Promise<void>): Promise<void> {
+  const queue = [...names];
   const worker = async () => {
-    for (let name = queue.shift(); name; name = queue.shift()) {
-      await connectCall(server.base, "secrets.v1.SecretsService/CreateSecret", { name, value: valueOf(name) }, authorization);
-    }
+    for (let name = queue.shift(); name; name = queue.shift()) await each(name);
   };
   await Promise.all(Array.from({ length: 8 }, worker));
 }
 
+/** Creates the secrets the reads and writes use. */
+export async function seed(server: Server, authorization: string): Promise<void> {
+  await eightAtATime([...NAMES, ...PUT_NAMES], async (name) => {
+    await connectCall(server.base, "secrets.v1.SecretsService/CreateSecret", { name, value: valueOf(name) }, authorization);
+  });
+}
+
 /** One pass over every seeded name, checking each value: fills the cache, and proves the reads are right. */
 async function warm(server: Server, authorization: string): Promise<void> {
-  for (const name of NAMES) {
+  await eightAtATime(NAMES, async (name) => {
     const got = (await connectCall(server.base, "secrets.v1.SecretsService/GetSecretValue", { name }, authorization)) as { value?: string };
     if (got.value !== valueOf(name)) throw new Error(`GetSecretValue ${name} returned a wrong value`);
-  }
+  });
 }
 
 /** A batch answers per name in its body (ghz sees only the RPC status): check every batch once. */

@@ -1,19 +1,30 @@
+import { Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { file_health_v1_health } from "../gen/health/v1/health_pb.js";
 import { file_grpc_reflection_v1_reflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { file_secrets_v1_secrets, SecretsService as SecretsServiceDesc } from "../gen/secrets/v1/secrets_pb.js";
+import { createTaskTokens } from "./auth/task-token-service.js";
 import type { TokenVerifier } from "./auth/token-verifier.js";
+import type { TaskTokenKeys } from "./auth/task-tokens.js";
+import type { AccessRecorder } from "./core/access-times.js";
+import { listAuditEvents } from "./core/audit-events.js";
+import type { AuditTrail } from "./core/audit-trail.js";
+import { sweepOnce } from "./core/sweeper.js";
 import { DEFAULT_CONNECTION_LIMITS, DEFAULT_MAX_DEADLINE_MS, type ConnectionLimits } from "./config/config.js";
+import type { ServerTls } from "./transport/tls.js";
 import { createSecretsService } from "./core/secrets-service.js";
 import type { ValueCache } from "./core/value-cache.js";
 import type { Clock } from "./ports/clock.js";
 import type { IdempotencyStore } from "./ports/idempotency-store.js";
 import type { KeyProvider } from "./ports/key-provider.js";
+import type { AuditStore } from "./ports/audit-store.js";
 import type { SecretStore } from "./ports/secret-store.js";
+import type { TaskTokenStore } from "./ports/task-token-store.js";
+import { accessInterceptor, edgeAuditEvent } from "./transport/access.js";
 import { HealthState, healthRoutes } from "./transport/health.js";
 import type { CallObserver } from "./transport/call-log.js";
-import { authInterceptor, errorInterceptor } from "./transport/interceptors.js";
+import { errorInterceptor } from "./transport/interceptors.js";
 import { reflectionRoutes } from "./transport/reflection.js";
 import { secretsRoutes } from "./transport/secrets-handlers.js";
 import { buildServer, type RunningServer } from "./transport/server.js";
@@ -30,11 +41,19 @@ export interface AppDeps {
   readonly maxDeadlineMs?: number;
   readonly limits?: ConnectionLimits;
   readonly pendingVersionLeaseMs: number;
-  readonly tls?: { cert: Buffer; key: Buffer };
+  readonly tls?: ServerTls;
   /** Value reads go through it, and it hears of every commit; started and stopped by the caller. */
   readonly valueCache?: ValueCache;
   /** Told of every call when its response is done (metrics). */
   readonly onCall?: CallObserver;
+  /** Task tokens the service minted; without it task tokens are refused. */
+  readonly taskTokenStore?: TaskTokenStore;
+  /** The service's signing keys (the verifier must hold the same); without them CreateTaskToken is refused. */
+  readonly taskTokenKeys?: TaskTokenKeys;
+  /** The audit trail; absent = off (every call goes unrecorded). */
+  readonly audit?: { readonly trail: AuditTrail; readonly store: AuditStore; readonly retentionMs: number };
+  /** Told of every value read (Secret.last_access_time). */
+  readonly accessed?: AccessRecorder;
 }
 
 export interface App {
@@ -51,12 +70,40 @@ export function createApp(deps: AppDeps): App {
     clock: deps.clock,
     pendingLeaseMs: deps.pendingVersionLeaseMs,
     ...(deps.valueCache ? { cache: deps.valueCache, changes: deps.valueCache } : {}),
+    ...(deps.accessed ? { accessed: deps.accessed } : {}),
   });
+  const taskTokens = deps.taskTokenStore
+    ? createTaskTokens({ store: deps.taskTokenStore, clock: deps.clock, ...(deps.taskTokenKeys ? { keys: deps.taskTokenKeys } : {}) })
+    : undefined;
+  const audit = deps.audit;
+  const maintenance = () =>
+    sweepOnce({
+      store: deps.store,
+      idempotency: deps.idempotency,
+      clock: deps.clock,
+      pendingLeaseMs: deps.pendingVersionLeaseMs,
+      ...(deps.valueCache ? { changes: deps.valueCache } : {}),
+      ...(deps.taskTokenStore ? { taskTokens: deps.taskTokenStore } : {}),
+      ...(audit ? { audit: { store: audit.store, retentionMs: audit.retentionMs } } : {}),
+    });
+  const guarded = new Set([SecretsServiceDesc.typeName]);
+  // A call refused at the edge (malformed, oversize) never reached the pipeline: its event is written here, without a principal.
+  const onCall: CallObserver = (method, code, seconds, call) => {
+    deps.onCall?.(method, code, seconds, call);
+    if (audit && call && !call.audited && guarded.has(call.method.slice(0, call.method.lastIndexOf("/")))) {
+      call.audited = true;
+      audit.trail.record(edgeAuditEvent(call, codeNumber(code))).catch(() => {});
+    }
+  };
   const health = new HealthState();
   health.setStatus(SecretsServiceDesc.typeName, "SERVING");
   const server = buildServer({
     routes: (router) => {
-      secretsRoutes(service)(router);
+      secretsRoutes(service, {
+        ...(taskTokens ? { taskTokens } : {}),
+        ...(audit ? { auditEvents: (tenant, input, visible) => listAuditEvents({ audit: audit.store }, tenant, input, visible) } : {}),
+        maintenance,
+      })(router);
       healthRoutes(health)(router);
       reflectionRoutes([
         file_secrets_v1_secrets,
@@ -65,14 +112,24 @@ export function createApp(deps: AppDeps): App {
         file_grpc_reflection_v1alpha_reflection,
       ])(router);
     },
-    interceptors: [errorInterceptor(), authInterceptor(deps.verifier, new Set([SecretsServiceDesc.typeName]))],
+    interceptors: [
+      errorInterceptor(),
+      accessInterceptor({ verifier: deps.verifier, guarded, ...(taskTokens ? { taskTokens } : {}), ...(audit ? { audit: audit.trail } : {}) }),
+    ],
     maxRequestBytes: deps.maxRequestBytes,
     maxDeadlineMs: deps.maxDeadlineMs ?? DEFAULT_MAX_DEADLINE_MS,
     limits: deps.limits ?? DEFAULT_CONNECTION_LIMITS,
     logger: deps.logger,
     health,
-    ...(deps.onCall ? { onCall: deps.onCall } : {}),
+    onCall,
     ...(deps.tls ? { tls: deps.tls } : {}),
   });
   return { health, listen: (host, port) => server.listen(host, port) };
+}
+
+/** A log line's code name ("ok", "NotFound") as the gRPC number. */
+function codeNumber(code: string): number {
+  if (code === "ok") return 0;
+  const n = (Code as unknown as Record<string, unknown>)[code];
+  return typeof n === "number" ? n : Code.Unknown;
 }

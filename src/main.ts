@@ -6,31 +6,39 @@ import { pino, type Logger } from "pino";
 import { AwsKeyProvider } from "./adapters/aws-kms/aws-key-provider.js";
 import { LocalKeyProvider } from "./adapters/local-kms/local-key-provider.js";
 import { lruLocalCache } from "./adapters/memory/lru-local-cache.js";
+import { openAuditLines } from "./adapters/audit-lines.js";
+import { MemoryAuditStore } from "./adapters/memory/memory-audit-store.js";
 import { MemoryCacheStateStore } from "./adapters/memory/memory-cache-state-store.js";
 import { MemoryIdempotencyStore } from "./adapters/memory/memory-idempotency-store.js";
 import { MemorySecretCache } from "./adapters/memory/memory-secret-cache.js";
 import { MemorySecretStore } from "./adapters/memory/memory-secret-store.js";
+import { MemoryTaskTokenStore } from "./adapters/memory/memory-task-token-store.js";
 import { connectMongo } from "./adapters/mongodb/connect.js";
 import { RedisSecretCache } from "./adapters/redis/redis-secret-cache.js";
 import { createApp } from "./app.js";
 import { devCacheDir, devJwtSecretFile, ensureDevJwtSecret, mintToken } from "./auth/dev-token.js";
+import { generateTaskTokenKey, loadTaskTokenKeys, type TaskTokenKeys } from "./auth/task-tokens.js";
 import { createTokenVerifier } from "./auth/token-verifier.js";
 import { ConfigError, loadConfig, type Config } from "./config/config.js";
+import { createAccessRecorder } from "./core/access-times.js";
+import { createAuditTrail } from "./core/audit-trail.js";
 import { startSweeper } from "./core/sweeper.js";
 import { createValueCache, type ValueCache } from "./core/value-cache.js";
 import { createMetrics, type Metrics } from "./metrics/metrics.js";
 import { serveMetrics } from "./metrics/metrics-server.js";
 import { CACHE_STATE_STORE_OPERATIONS, IDEMPOTENCY_STORE_OPERATIONS, SECRET_STORE_OPERATIONS } from "./metrics/port-operations.js";
+import type { AuditStore } from "./ports/audit-store.js";
 import type { CacheStateStore } from "./ports/cache-state-store.js";
 import { systemClock } from "./ports/clock.js";
 import type { IdempotencyStore } from "./ports/idempotency-store.js";
 import type { KeyProvider } from "./ports/key-provider.js";
 import type { SecretCache } from "./ports/secret-cache.js";
 import type { SecretStore } from "./ports/secret-store.js";
+import type { TaskTokenStore } from "./ports/task-token-store.js";
 
 async function main(): Promise<void> {
   const dev = process.argv.includes("--dev");
-  const env = dev ? devEnvironment(process.env) : process.env;
+  const env = dev ? await devEnvironment(process.env) : process.env;
   const config = loadConfig(env, { dev });
   // Asynchronous writes: a call's log line does not block the event loop on stdout (flushed on exit).
   const logger = pino({ level: config.logLevel, base: { service: "secrets" } }, pino.destination({ sync: false }));
@@ -41,8 +49,29 @@ async function main(): Promise<void> {
   const metrics = createMetrics();
   const stores = instrumentStores(metrics, await openStores(config));
   const keys = metrics.instrumentKeys(openKeys(config));
-  const verifier = await createTokenVerifier(config.auth);
+  const taskTokenKeys = await openTaskTokenKeys(config, logger);
+  const verifier = await createTokenVerifier(config.auth, taskTokenKeys ? { taskKeys: taskTokenKeys } : {});
   const cache = openCache(config, logger, metrics, { store: stores.secrets, keys, state: stores.cacheState });
+  const warnOnce = rateLimited((event, fields) => logger.warn(fields, event));
+  const auditLines = config.audit.enabled && config.audit.log ? openAuditLines(config.audit.log, (err) => logger.warn({ err: { type: err.name } }, "audit lines copy failed")) : undefined;
+  const auditTrail = config.audit.enabled
+    ? createAuditTrail(
+        {
+          store: stores.audit,
+          clock: systemClock,
+          observe: metrics.audit,
+          ...(auditLines ? { lines: (e) => auditLines.write(e) } : {}),
+        },
+        { groupCommitMs: config.audit.groupCommitMs, maxQueue: config.audit.maxQueue, maxInFlight: config.audit.maxInFlight },
+      )
+    : undefined;
+  if (!auditTrail) logger.warn("audit trail off (AUDIT=off): calls are not recorded");
+  const auditRetentionMs = config.audit.retentionDays * 24 * 60 * 60 * 1000;
+  const accessed = createAccessRecorder({
+    store: stores.secrets,
+    clock: systemClock,
+    report: (err) => warnOnce("last access time not recorded", { err: { type: err instanceof Error ? err.name : typeof err } }),
+  });
   const app = createApp({
     store: stores.secrets,
     idempotency: stores.idempotency,
@@ -55,12 +84,16 @@ async function main(): Promise<void> {
     limits: config.connections,
     pendingVersionLeaseMs: config.pendingVersionLeaseMs,
     onCall: metrics.rpc,
+    taskTokenStore: stores.taskTokens,
+    accessed,
+    ...(taskTokenKeys ? { taskTokenKeys } : {}),
+    ...(auditTrail ? { audit: { trail: auditTrail, store: stores.audit, retentionMs: auditRetentionMs } } : {}),
     ...(cache ? { valueCache: cache.values } : {}),
     ...(config.tls ? { tls: config.tls } : {}),
   });
   cache?.values.start();
   const server = await app.listen(config.listen.host, config.listen.port);
-  const metricsServer = config.metrics ? await serveMetrics(metrics, config.metrics) : undefined;
+  const metricsServer = config.metrics ? await serveMetrics(metrics, config.metrics, taskTokenKeys ? { jwks: () => taskTokenKeys.publicJwks() } : {}) : undefined;
   logger.info(
     {
       address: server.address,
@@ -68,6 +101,8 @@ async function main(): Promise<void> {
       keys: config.keys.kind,
       tls: Boolean(config.tls),
       cache: cache ? cache.kind : "off",
+      audit: auditTrail ? (config.audit.log ? `${config.store.kind}+lines` : config.store.kind) : "off",
+      taskTokens: taskTokenKeys ? "on" : "off",
       ...(metricsServer ? { metrics: metricsServer.address } : {}),
     },
     "listening",
@@ -78,11 +113,13 @@ async function main(): Promise<void> {
     idempotency: stores.idempotency,
     clock: systemClock,
     pendingLeaseMs: config.pendingVersionLeaseMs,
+    taskTokens: stores.taskTokens,
+    ...(auditTrail ? { audit: { store: stores.audit, retentionMs: auditRetentionMs } } : {}),
     ...(cache ? { changes: cache.values } : {}),
   };
   const sweeper = startSweeper(sweepDeps, config.sweepIntervalMs, (r) => {
     if (r instanceof Error) logger.warn({ err: { type: r.name } }, "sweep failed");
-    else if (r.purgedSecrets || r.removedRequestIds || r.completedWrites) logger.info(r, "swept");
+    else if (r.purgedSecrets || r.removedRequestIds || r.completedWrites || r.removedTaskTokens || r.removedAuditEvents) logger.info(r, "swept");
   });
 
   let stopping = false;
@@ -94,6 +131,9 @@ async function main(): Promise<void> {
     await sweeper.stop();
     await metricsServer?.close();
     await cache?.values.stop();
+    await auditTrail?.stop();
+    await auditLines?.close();
+    await accessed.flush();
     await Promise.allSettled([stores.close(), keys.close(), cache?.shared.close()]);
     logger.info("stopped");
     logger.flush();
@@ -107,12 +147,21 @@ interface Stores {
   readonly secrets: SecretStore;
   readonly idempotency: IdempotencyStore;
   readonly cacheState: CacheStateStore;
+  readonly audit: AuditStore;
+  readonly taskTokens: TaskTokenStore;
   close(): Promise<void>;
 }
 
 async function openStores(config: Config): Promise<Stores> {
   if (config.store.kind === "memory") {
-    return { secrets: new MemorySecretStore(), idempotency: new MemoryIdempotencyStore(), cacheState: new MemoryCacheStateStore(), close: async () => {} };
+    return {
+      secrets: new MemorySecretStore(),
+      idempotency: new MemoryIdempotencyStore(),
+      cacheState: new MemoryCacheStateStore(),
+      audit: new MemoryAuditStore(),
+      taskTokens: new MemoryTaskTokenStore(),
+      close: async () => {},
+    };
   }
   return connectMongo({ uri: config.store.uri, defaultDb: config.store.defaultDb });
 }
@@ -124,6 +173,8 @@ function instrumentStores(metrics: Metrics, stores: Stores): Stores {
     secrets: metrics.instrumentStore(stores.secrets, SECRET_STORE_OPERATIONS),
     idempotency: metrics.instrumentStore(stores.idempotency, IDEMPOTENCY_STORE_OPERATIONS),
     cacheState: metrics.instrumentStore(stores.cacheState, CACHE_STATE_STORE_OPERATIONS),
+    audit: stores.audit,
+    taskTokens: stores.taskTokens,
     close: () => stores.close(),
   };
 }
@@ -175,6 +226,19 @@ function rateLimited(log: (event: string, fields: Record<string, unknown>) => vo
   };
 }
 
+/** The service's own task token keys (TASK_TOKEN_KEYS); without them task tokens are off. */
+async function openTaskTokenKeys(config: Config, logger: Logger): Promise<TaskTokenKeys | undefined> {
+  if (!config.taskTokenKeys) {
+    logger.info("task tokens off: TASK_TOKEN_KEYS is not set (npm run task-token-key makes one)");
+    return undefined;
+  }
+  try {
+    return await loadTaskTokenKeys(config.taskTokenKeys.jwks, config.taskTokenKeys.activeKid);
+  } catch (err) {
+    throw new ConfigError(`TASK_TOKEN_KEYS: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 function openKeys(config: Config): KeyProvider {
   if (config.keys.kind === "local") return new LocalKeyProvider(config.keys.masterKeys, config.keys.activeKeyId);
   return new AwsKeyProvider({
@@ -188,8 +252,11 @@ function openKeys(config: Config): KeyProvider {
  * Embedded dev mode: memory store, a random local master key, loopback. The token secret is
  * AUTH_JWT_SECRET when set, else one kept in the cache folder, so tokens outlive a restart.
  */
-function devEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+async function devEnvironment(env: NodeJS.ProcessEnv): Promise<NodeJS.ProcessEnv> {
+  // Task tokens live in the process's memory like everything else, so a key of this process's own does.
+  const taskTokenKeys = env.TASK_TOKEN_KEYS || env.TASK_TOKEN_KEYS_FILE ? {} : { TASK_TOKEN_KEYS: JSON.stringify({ keys: [await generateTaskTokenKey()] }) };
   return {
+    ...taskTokenKeys,
     ...env,
     STORE: "memory",
     KEY_PROVIDER: "local",

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "../errors.js";
+import { isValidGlob } from "../ports/name-globs.js";
 import type { StoredCacheKey } from "../ports/cache-state-store.js";
 import type { IdempotencyRecord } from "../ports/idempotency-store.js";
 import type { ListQuery, RevisionClaim, SecretPatch, SecretRecord, SecretRef, VersionRecord, VersionState } from "../ports/secret-store.js";
@@ -85,6 +86,11 @@ export function checkListQuery(q: ListQuery): void {
   const filter: unknown = q.metadataFilter;
   if (typeof filter !== "object" || filter === null || Array.isArray(filter)) throw new InvalidArgumentError("metadataFilter", "must be a map of strings");
   for (const value of Object.values(filter)) checkString("metadataFilter", value);
+  if (q.nameGlobs !== undefined) {
+    checkStrings("nameGlobs", q.nameGlobs);
+    // They become anchored regular expressions in MongoDB: only the glob alphabet may pass.
+    if (!q.nameGlobs.every(isValidGlob)) throw new InvalidArgumentError("nameGlobs", "must be name globs ([A-Za-z0-9_*?], 1-128 characters)");
+  }
 }
 
 export function checkIdempotencyRecord(r: IdempotencyRecord): void {

@@ -4,12 +4,26 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { SignJWT } from "jose";
 
+export interface DevTokenClaims {
+  sub: string;
+  developer_id?: string;
+  /** Space-separated scopes; absent = read, access and write. */
+  scope?: string;
+  /** Name globs; absent = every name. */
+  secrets?: string[];
+  issuer?: string;
+  audience?: string;
+  expiresIn?: string;
+}
+
 /** Mints an HS256 token for dev mode and tests. */
-export async function mintToken(
-  secret: string,
-  claims: { sub: string; developer_id?: string; issuer?: string; audience?: string; expiresIn?: string },
-): Promise<string> {
-  let jwt = new SignJWT(claims.developer_id ? { developer_id: claims.developer_id } : {})
+export async function mintToken(secret: string, claims: DevTokenClaims): Promise<string> {
+  const extra = {
+    ...(claims.developer_id ? { developer_id: claims.developer_id } : {}),
+    ...(claims.scope !== undefined ? { scope: claims.scope } : {}),
+    ...(claims.secrets ? { secrets: claims.secrets } : {}),
+  };
+  let jwt = new SignJWT(extra)
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(claims.sub)
     .setIssuedAt()

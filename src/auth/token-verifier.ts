@@ -1,13 +1,19 @@
 import { createPublicKey, createSecretKey } from "node:crypto";
-import { createRemoteJWKSet, jwtVerify, errors as joseErrors, type JWTPayload, type JWTVerifyOptions } from "jose";
+import { createRemoteJWKSet, decodeJwt, jwtVerify, errors as joseErrors, type JWTPayload, type JWTVerifyOptions } from "jose";
 import { DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, type AuthConfig } from "../config/config.js";
-import { isValidPrincipalId, type Principal } from "../core/principal.js";
+import { isValidPrincipalId } from "../core/principal.js";
 import { UnauthenticatedError } from "../errors.js";
+import { isValidGlob } from "../ports/name-globs.js";
+import { DEFAULT_SCOPES, isScope, type Identity, type Scope } from "./identity.js";
+import { TASK_TOKEN_ISSUER, type TaskTokenKeys } from "./task-tokens.js";
 import { withVerifiedTokenCache, type VerifiedTokenCacheOptions, type VerifyAt } from "./verified-token-cache.js";
 
 export interface TokenVerifier {
-  /** Verifies a bearer token and returns who is calling; UnauthenticatedError otherwise. */
-  verify(token: string): Promise<Principal>;
+  /**
+   * Verifies a bearer token and returns who is calling; UnauthenticatedError otherwise. A task
+   * token is verified here like any other; whether it was revoked is the caller's check.
+   */
+  verify(token: string): Promise<Identity>;
 }
 
 interface TimePolicy {
@@ -21,6 +27,8 @@ export interface TokenVerifierOptions {
   readonly now?: () => number;
   /** Reuse of successful verifications by token hash until exp (default on); false turns it off. */
   readonly cache?: VerifiedTokenCacheOptions | false;
+  /** The service's own task token keys; without them a task token is refused. */
+  readonly taskKeys?: TaskTokenKeys;
 }
 
 /**
@@ -45,21 +53,28 @@ export async function createTokenVerifier(config: AuthConfig, options: TokenVeri
   };
   const check = await signatureCheck(config);
   const now = options.now ?? Date.now;
+  const taskKeys = options.taskKeys;
 
   // One instant for every time check of this token.
   const verifyAt: VerifyAt = async (token, nowMs) => {
     let payload: JWTPayload;
+    // The issuer picks the keys: a task token is accepted only with the service's own keys, and
+    // an external key can never sign one (AUTH_ISSUER/AUTH_AUDIENCE apply to external tokens only).
+    const task = issuerOf(token) === TASK_TOKEN_ISSUER;
     try {
-      payload = await check(token, { ...joseOptions, currentDate: new Date(nowMs) });
+      if (task && !taskKeys) throw new UnauthenticatedError("task tokens are not accepted here");
+      payload = task
+        ? await taskKeys!.verify(token, { currentDate: new Date(nowMs), clockTolerance: policy.skewSeconds })
+        : await check(token, { ...joseOptions, currentDate: new Date(nowMs) });
     } catch (err) {
-      throw new UnauthenticatedError(describe(err));
+      throw err instanceof UnauthenticatedError ? err : new UnauthenticatedError(describe(err));
     }
     checkTimes(payload, Math.floor(nowMs / 1000), policy);
-    return { principal: principalFrom(payload), exp: payload.exp, nbf: payload.nbf };
+    return { identity: identityFrom(payload, task), exp: payload.exp, nbf: payload.nbf };
   };
   const verify =
     options.cache === false
-      ? async (token: string, nowMs: number) => (await verifyAt(token, nowMs)).principal
+      ? async (token: string, nowMs: number) => (await verifyAt(token, nowMs)).identity
       : withVerifiedTokenCache(verifyAt, { ...options.cache, skewSeconds: policy.skewSeconds, now });
   return { verify: (token) => verify(token, now()) };
 }
@@ -73,7 +88,13 @@ async function signatureCheck(config: AuthConfig): Promise<SignatureCheck> {
     return async (token, options) => (await jwtVerify(token, secret, options)).payload;
   }
   if (config.jwksUrl) {
-    const jwks = createRemoteJWKSet(new URL(config.jwksUrl));
+    // jose refetches for an unknown kid at most once per cooldown, so a flood of made-up kids
+    // costs one fetch per cooldown, not one per token.
+    const jwks = createRemoteJWKSet(new URL(config.jwksUrl), {
+      cooldownDuration: (config.jwksCooldownSeconds ?? 30) * 1000,
+      cacheMaxAge: (config.jwksCacheMaxAgeSeconds ?? 600) * 1000,
+      timeoutDuration: 5_000,
+    });
     return async (token, options) => (await jwtVerify(token, jwks, options)).payload;
   }
   if (config.publicKeyPem) {
@@ -97,14 +118,63 @@ function checkTimes(payload: JWTPayload, nowSeconds: number, policy: TimePolicy)
   if (lifetime > policy.maxLifetimeSeconds) throw new UnauthenticatedError("token lifetime exceeds the allowed maximum");
 }
 
-/** The tenant is developer_id when present, else sub; both must be plain principal ids, never a silent fallback. */
-export function principalFrom(payload: JWTPayload): Principal {
+/** The unverified `iss`, only to choose the keys; undefined for anything that is not a JWT. */
+function issuerOf(token: string): unknown {
+  try {
+    return decodeJwt(token).iss;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The tenant is developer_id when present, else sub; both must be plain principal ids, never a
+ * silent fallback. `scope` absent: read, access and write; present: the scopes it names that this
+ * service knows (others are ignored), so "" grants nothing. `secrets` absent: every name; else
+ * a list of name globs, [] = none. A claim of the wrong shape refuses the token.
+ */
+export function identityFrom(payload: JWTPayload, task = false): Identity {
   const subject = payload.sub;
   if (!isValidPrincipalId(subject)) throw new UnauthenticatedError('token claim "sub" is not a valid principal');
-  if (!Object.hasOwn(payload, "developer_id")) return { tenant: subject, subject };
-  const developer = payload.developer_id;
-  if (!isValidPrincipalId(developer)) throw new UnauthenticatedError('token claim "developer_id" is not a valid principal');
-  return { tenant: developer, subject };
+  let tenant = subject;
+  if (Object.hasOwn(payload, "developer_id")) {
+    const developer = payload.developer_id;
+    if (!isValidPrincipalId(developer)) throw new UnauthenticatedError('token claim "developer_id" is not a valid principal');
+    tenant = developer;
+  }
+  return {
+    subject,
+    tenant,
+    scopes: scopesFrom(payload),
+    ...secretsFrom(payload),
+    ...(payload.exp !== undefined ? { exp: payload.exp } : {}),
+    ...(task ? { task: taskFrom(payload) } : {}),
+  };
+}
+
+function scopesFrom(payload: JWTPayload): ReadonlySet<Scope> {
+  if (!Object.hasOwn(payload, "scope")) return new Set(DEFAULT_SCOPES);
+  const claim = payload.scope;
+  if (typeof claim !== "string" || claim.length > 4096) throw new UnauthenticatedError('token claim "scope" must be a space-separated string');
+  return new Set(claim.split(/\s+/).filter(isScope));
+}
+
+const MAX_GLOBS = 1_000;
+
+function secretsFrom(payload: JWTPayload): { secrets?: readonly string[] } {
+  if (!Object.hasOwn(payload, "secrets")) return {};
+  const claim = payload.secrets;
+  if (!Array.isArray(claim) || claim.length > MAX_GLOBS || !claim.every(isValidGlob)) {
+    throw new UnauthenticatedError('token claim "secrets" must be a list of name globs ([A-Za-z0-9_*?], 1-128 characters)');
+  }
+  return { secrets: Object.freeze([...claim]) };
+}
+
+function taskFrom(payload: JWTPayload): { id: string; label: string } {
+  const { jti, label } = payload;
+  if (typeof jti !== "string" || !/^tt_[A-Za-z0-9_-]{1,64}$/.test(jti)) throw new UnauthenticatedError('task token claim "jti" is not valid');
+  if (label !== undefined && typeof label !== "string") throw new UnauthenticatedError('task token claim "label" is not valid');
+  return { id: jti, label: label ?? "" };
 }
 
 /** One line, from jose's error class and the claim name (a fixed set), never from the token. */

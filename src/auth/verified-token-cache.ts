@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";
-import type { Principal } from "../core/principal.js";
+import type { Identity } from "./identity.js";
 
 /** What a successful verification learned: who calls, and the token's time claims (seconds). */
 export interface VerifiedToken {
-  readonly principal: Principal;
+  readonly identity: Identity;
   readonly exp?: number;
   readonly nbf?: number;
 }
@@ -43,7 +43,7 @@ interface Entry extends VerifiedToken {
 export function withVerifiedTokenCache(
   verifyAt: VerifyAt,
   options: VerifiedTokenCacheOptions & { readonly skewSeconds: number; readonly now: () => number },
-): (token: string, nowMs: number) => Promise<Principal> {
+): (token: string, nowMs: number) => Promise<Identity> {
   const maxAgeMs = (options.maxAgeSeconds ?? DEFAULT_VERIFIED_TOKEN_CACHE.maxAgeSeconds) * 1000;
   const skewMs = options.skewSeconds * 1000;
   // lru-cache's TTL reclaims memory; the entry's own bounds (checked below) decide what is used.
@@ -55,16 +55,16 @@ export function withVerifiedTokenCache(
   return async (token, nowMs) => {
     const key = createHash("sha256").update(token).digest("base64url");
     const hit = entries.get(key);
-    if (hit && usable(hit, nowMs, options.skewSeconds)) return hit.principal;
+    if (hit && usable(hit, nowMs, options.skewSeconds)) return hit.identity;
     if (hit) entries.delete(key);
     const verified = await verifyAt(token, nowMs);
     // Usable while jose would still accept exp (exp > now - skew), and never beyond the cap.
     const usableUntilMs = Math.min(nowMs + maxAgeMs, verified.exp === undefined ? Infinity : verified.exp * 1000 + skewMs);
-    // One frozen principal is shared by every call that presents this token.
-    const principal = Object.freeze({ ...verified.principal });
+    // One frozen identity is shared by every call that presents this token.
+    const identity = Object.freeze({ ...verified.identity });
     const ttl = Math.floor(usableUntilMs - nowMs);
-    if (ttl >= 1) entries.set(key, { principal, exp: verified.exp, nbf: verified.nbf, usableUntilMs }, { ttl });
-    return principal;
+    if (ttl >= 1) entries.set(key, { identity, exp: verified.exp, nbf: verified.nbf, usableUntilMs }, { ttl });
+    return identity;
   };
 }
 

@@ -39,6 +39,8 @@ export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
 /** AUTH_CLOCK_SKEW's default. */
 export const DEFAULT_CLOCK_SKEW_SECONDS = 60;
 
+const MAX_CLOCK_SKEW_SECONDS = 60 * 60;
+
 const optionalString = z.string().trim().min(1).optional();
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
@@ -60,6 +62,8 @@ const envSchema = z.object({
   HTTP2_MAX_SESSION_MEMORY_MB: positiveInt.default(DEFAULT_CONNECTION_LIMITS.http2MaxSessionMemoryMb),
   TLS_CERT_FILE: optionalString,
   TLS_KEY_FILE: optionalString,
+  TLS_CLIENT_CA_FILE: optionalString,
+  TLS_MIN_VERSION: z.enum(["TLSv1.2", "TLSv1.3"]).default("TLSv1.2"),
 
   STORE: z.enum(["mongodb", "memory"]).default("mongodb"),
   MONGODB_URI: optionalString,
@@ -82,6 +86,19 @@ const envSchema = z.object({
   AUTH_ALGORITHMS: optionalString,
   AUTH_MAX_TOKEN_LIFETIME: durationSeconds().default(DEFAULT_MAX_TOKEN_LIFETIME_SECONDS),
   AUTH_CLOCK_SKEW: durationSeconds().refine((s) => s <= MAX_CLOCK_SKEW_SECONDS, "must be at most 1h").default(DEFAULT_CLOCK_SKEW_SECONDS),
+  AUTH_CLOCK_SKEW_S: z.coerce.number().int().min(0).max(MAX_CLOCK_SKEW_SECONDS).optional(),
+  AUTH_JWKS_COOLDOWN: durationSeconds().default(30),
+  AUTH_JWKS_CACHE_MAX_AGE: durationSeconds().default(600),
+  TASK_TOKEN_KEYS: optionalString,
+  TASK_TOKEN_KEYS_FILE: optionalString,
+  TASK_TOKEN_ACTIVE_KID: optionalString,
+
+  AUDIT: z.enum(["on", "off"]).default("on"),
+  AUDIT_LOG: optionalString,
+  AUDIT_RETENTION_DAYS: positiveInt.max(36_500).default(90),
+  AUDIT_GROUP_COMMIT_MS: z.coerce.number().min(0).max(1_000).default(0),
+  AUDIT_MAX_INFLIGHT: positiveInt.max(64).default(4),
+  AUDIT_MAX_QUEUE: positiveInt.default(10_000),
 
   REDIS_URL: optionalString,
   CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(30),
@@ -106,15 +123,42 @@ export interface Config {
   /** Client deadlines beyond this are shortened to it. */
   readonly maxDeadlineMs: number;
   readonly connections: ConnectionLimits;
-  readonly tls?: { cert: Buffer; key: Buffer };
+  readonly tls?: TlsConfig;
   readonly store: { kind: "memory" } | { kind: "mongodb"; uri: string; defaultDb: string };
   readonly keys:
     | { kind: "aws-kms"; keyId: string; region: string; endpoint?: string }
     | { kind: "local"; masterKeys: Map<string, Buffer>; activeKeyId: string };
   readonly auth: AuthConfig;
   readonly cache: CacheConfig;
+  readonly audit: AuditConfig;
+  /** The service's own task token signing keys (a private JWKS); absent: CreateTaskToken is refused. */
+  readonly taskTokenKeys?: { readonly jwks: string; readonly activeKid?: string };
   /** Where /metrics is served; absent: not served. */
   readonly metrics?: { host: string; port: number };
+}
+
+export interface TlsConfig {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** Client certificates must be signed by this bundle (mutual TLS). */
+  readonly clientCa?: Buffer;
+  readonly minVersion: "TLSv1.2" | "TLSv1.3";
+  /** Where they came from: re-read when they change. */
+  readonly files: { readonly cert: string; readonly key: string; readonly clientCa?: string };
+}
+
+export interface AuditConfig {
+  /** off: no audit trail (benchmarks, dev); every call goes unrecorded. */
+  readonly enabled: boolean;
+  /** A copy of every event as JSON lines: "stdout" or a file path. */
+  readonly log?: string;
+  readonly retentionDays: number;
+  /** Events arriving within this window share one insert. */
+  readonly groupCommitMs: number;
+  /** Events waiting beyond this: calls fail with UNAVAILABLE rather than queue without bound. */
+  readonly maxQueue: number;
+  /** Inserts out at once; events arriving while all are out share the next one. */
+  readonly maxInFlight: number;
 }
 
 export interface CacheConfig {
@@ -145,6 +189,10 @@ export interface AuthConfig {
   readonly maxTokenLifetimeSeconds?: number;
   /** Tolerance for exp, nbf and iat against our clock, in seconds. Default 60. */
   readonly clockSkewSeconds?: number;
+  /** A token with an unknown kid refetches the JWKS at most once per this many seconds. Default 30. */
+  readonly jwksCooldownSeconds?: number;
+  /** The JWKS is refetched when older than this (seconds). Default 600. */
+  readonly jwksCacheMaxAgeSeconds?: number;
 }
 
 export interface LoadOptions {
@@ -182,8 +230,24 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: LoadOptions = {}): C
       commandTimeoutMs: e.CACHE_COMMAND_TIMEOUT_MS,
       ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),
     },
+    audit: {
+      enabled: e.AUDIT === "on",
+      retentionDays: e.AUDIT_RETENTION_DAYS,
+      groupCommitMs: e.AUDIT_GROUP_COMMIT_MS,
+      maxQueue: e.AUDIT_MAX_QUEUE,
+      maxInFlight: e.AUDIT_MAX_INFLIGHT,
+      ...(e.AUDIT_LOG ? { log: e.AUDIT_LOG } : {}),
+    },
+    ...taskTokenConfig(e),
     ...metricsConfig(e, options),
   };
+}
+
+function taskTokenConfig(e: Env): { taskTokenKeys?: { jwks: string; activeKid?: string } } {
+  if (e.TASK_TOKEN_KEYS && e.TASK_TOKEN_KEYS_FILE) throw new ConfigError("set only one of TASK_TOKEN_KEYS, TASK_TOKEN_KEYS_FILE");
+  const jwks = e.TASK_TOKEN_KEYS ?? (e.TASK_TOKEN_KEYS_FILE ? readConfigFile("TASK_TOKEN_KEYS_FILE", e.TASK_TOKEN_KEYS_FILE).toString("utf8") : undefined);
+  if (!jwks) return {};
+  return { taskTokenKeys: { jwks, ...(e.TASK_TOKEN_ACTIVE_KID ? { activeKid: e.TASK_TOKEN_ACTIVE_KID } : {}) } };
 }
 
 /** On by default in production (loopback); in dev mode only when METRICS_PORT is set. */
@@ -204,10 +268,21 @@ function connectionConfig(e: Env): ConnectionLimits {
   };
 }
 
-function tlsConfig(e: Env): { tls?: { cert: Buffer; key: Buffer } } {
-  if (!e.TLS_CERT_FILE && !e.TLS_KEY_FILE) return {};
+function tlsConfig(e: Env): { tls?: TlsConfig } {
+  if (!e.TLS_CERT_FILE && !e.TLS_KEY_FILE) {
+    if (e.TLS_CLIENT_CA_FILE) throw new ConfigError("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE");
+    return {};
+  }
   if (!e.TLS_CERT_FILE || !e.TLS_KEY_FILE) throw new ConfigError("TLS_CERT_FILE and TLS_KEY_FILE must be set together");
-  return { tls: { cert: readConfigFile("TLS_CERT_FILE", e.TLS_CERT_FILE), key: readConfigFile("TLS_KEY_FILE", e.TLS_KEY_FILE) } };
+  return {
+    tls: {
+      cert: readConfigFile("TLS_CERT_FILE", e.TLS_CERT_FILE),
+      key: readConfigFile("TLS_KEY_FILE", e.TLS_KEY_FILE),
+      ...(e.TLS_CLIENT_CA_FILE ? { clientCa: readConfigFile("TLS_CLIENT_CA_FILE", e.TLS_CLIENT_CA_FILE) } : {}),
+      minVersion: e.TLS_MIN_VERSION,
+      files: { cert: e.TLS_CERT_FILE, key: e.TLS_KEY_FILE, ...(e.TLS_CLIENT_CA_FILE ? { clientCa: e.TLS_CLIENT_CA_FILE } : {}) },
+    },
+  };
 }
 
 function storeConfig(e: Env): Config["store"] {
@@ -277,11 +352,13 @@ function authConfig(e: Env, options: LoadOptions): AuthConfig {
     ...(e.AUTH_AUDIENCE ? { audience: e.AUTH_AUDIENCE } : {}),
     requireExpiry: !options.dev,
     maxTokenLifetimeSeconds: e.AUTH_MAX_TOKEN_LIFETIME,
-    clockSkewSeconds: e.AUTH_CLOCK_SKEW,
+    // AUTH_CLOCK_SKEW_S (bare seconds) is for dev mode, so expiry tests need not wait a minute.
+    clockSkewSeconds: options.dev && e.AUTH_CLOCK_SKEW_S !== undefined ? e.AUTH_CLOCK_SKEW_S : e.AUTH_CLOCK_SKEW,
+    jwksCooldownSeconds: e.AUTH_JWKS_COOLDOWN,
+    jwksCacheMaxAgeSeconds: e.AUTH_JWKS_CACHE_MAX_AGE,
   };
 }
 
-const MAX_CLOCK_SKEW_SECONDS = 60 * 60;
 
 /** Seconds of a duration written as a bare number of seconds ("3600") or with s, m, h or d ("90m", "24h"); undefined if it is not one. */
 export function parseDurationSeconds(text: string): number | undefined {

@@ -6,6 +6,13 @@ export interface Principal {
   readonly tenant: string;
   /** The principal recorded in created_by / updated_by (token's sub). */
   readonly subject: string;
+  /**
+   * The name globs of the caller's token (ports/name-globs.ts); absent = every name. A name outside
+   * them reads as absent (see core/name-scope.ts).
+   */
+  readonly globs?: readonly string[];
+  /** The tenant was chosen with x-developer-id by a secrets.delegate token. */
+  readonly delegated?: boolean;
 }
 
 /**

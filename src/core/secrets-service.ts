@@ -10,6 +10,8 @@ import { batchGetSecretValues, getSecretValue, type BatchResult, type SecretValu
 import { decodeRecords, encodeRecords, sameStoredValue } from "./replay.js";
 import { withRequestId, type ReplayCodec } from "./request-ids.js";
 import { longestWriteMs, mutateSecret, type MutationDeps } from "./secret-mutation.js";
+import type { AccessRecorder } from "./access-times.js";
+import { withNameScope } from "./name-scope.js";
 import type { ValueCache } from "./value-cache.js";
 import { planUpdate, type UpdateFields } from "./update-plan.js";
 import { resolveRecoveryWindowDays, validateName, validateNamePrefix, validateMetadata, validateRequestId, validateValue, validateVersionNumber } from "./validation.js";
@@ -22,6 +24,8 @@ export interface SecretsServiceDeps extends MutationDeps {
   readonly idempotency: IdempotencyStore;
   /** Value reads through the cache (core/value-cache.ts); without it, every read goes to the store and KMS. */
   readonly cache?: Pick<ValueCache, "getSecretValue" | "batchGetSecretValues">;
+  /** Told of every value read (Secret.last_access_time). */
+  readonly accessed?: Pick<AccessRecorder, "accessed">;
 }
 
 export interface UpdateSecretInput extends UpdateFields {
@@ -72,14 +76,22 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
 
   const etagOf = (etag: string) => (etag ? { expectedEtag: etag } : {});
 
-  return withValidPrincipal({
+  return withValidPrincipal(withNameScope({
     createSecret: (p, input) => createSecret(deps, p, input),
 
     getSecret: requireLive,
 
-    getSecretValue: (p, name, version) => (deps.cache ? deps.cache.getSecretValue(p, name, version) : getSecretValue(deps, p, name, version)),
+    async getSecretValue(p, name, version) {
+      const value = await (deps.cache ? deps.cache.getSecretValue(p, name, version) : getSecretValue(deps, p, name, version));
+      deps.accessed?.accessed(p.tenant, value.name);
+      return value;
+    },
 
-    batchGetSecretValues: (p, names) => (deps.cache ? deps.cache.batchGetSecretValues(p, names) : batchGetSecretValues(deps, p, names)),
+    async batchGetSecretValues(p, names) {
+      const result = await (deps.cache ? deps.cache.batchGetSecretValues(p, names) : batchGetSecretValues(deps, p, names));
+      for (const v of result.values) deps.accessed?.accessed(p.tenant, v.name);
+      return result;
+    },
 
     async listSecrets(p, input) {
       const limit = pageSize(input.pageSize, { default: DEFAULT_PAGE_SIZE, max: MAX_PAGE_SIZE });
@@ -87,7 +99,7 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
       validateMetadata(input.metadataFilter, "metadata_filter");
       const showDeleted = input.showDeleted ?? false;
       const filterPairs = Object.entries(input.metadataFilter).sort(([a], [b]) => (a < b ? -1 : 1));
-      const digest = queryDigest(["secrets", p.tenant, input.namePrefix, filterPairs, showDeleted]);
+      const digest = queryDigest(["secrets", p.tenant, input.namePrefix, filterPairs, showDeleted, p.globs ?? null]);
       const afterName = decodePageToken(input.pageToken, digest);
       // One extra item tells whether another page exists without a count query.
       const found = await store.listSecrets({
@@ -98,6 +110,8 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
         showDeleted,
         now: clock.now(),
         ...(afterName !== undefined ? { afterName } : {}),
+        // The token's globs filter in the store: no page, and no cursor, holds a name outside them.
+        ...(p.globs ? { nameGlobs: p.globs } : {}),
       });
       const secrets = found.slice(0, limit);
       const last = secrets.at(-1);
@@ -186,7 +200,7 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
       });
       return result.secret;
     },
-  });
+  }));
 }
 
 type Operation = (p: Principal, ...args: never[]) => Promise<unknown>;

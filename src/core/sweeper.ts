@@ -1,7 +1,9 @@
 import type { ChangeListener } from "../ports/change-events.js";
 import type { Clock } from "../ports/clock.js";
 import type { IdempotencyStore } from "../ports/idempotency-store.js";
+import type { AuditStore } from "../ports/audit-store.js";
 import type { SecretStore } from "../ports/secret-store.js";
+import type { TaskTokenStore } from "../ports/task-token-store.js";
 import { REQUEST_ID_RETENTION_MS } from "./limits.js";
 import { purgeSecret } from "./changes.js";
 import { completeClaim } from "./secret-mutation.js";
@@ -19,12 +21,18 @@ export interface SweepDeps {
   readonly clock: Clock;
   readonly pendingLeaseMs: number;
   readonly changes?: ChangeListener;
+  /** Expired task token records are removed (revocations are kept until the token's own expiry). */
+  readonly taskTokens?: TaskTokenStore;
+  /** Events older than the retention are removed. */
+  readonly audit?: { readonly store: AuditStore; readonly retentionMs: number };
 }
 
 export interface SweepResult {
   readonly purgedSecrets: number;
   readonly removedRequestIds: number;
   readonly completedWrites: number;
+  readonly removedTaskTokens: number;
+  readonly removedAuditEvents: number;
 }
 
 export async function sweepOnce(deps: SweepDeps, batch = 100): Promise<SweepResult> {
@@ -39,8 +47,15 @@ export async function sweepOnce(deps: SweepDeps, batch = 100): Promise<SweepResu
     if (due.length < batch) break;
   }
   const removedRequestIds = await deps.idempotency.removeOlderThan(new Date(now.getTime() - REQUEST_ID_RETENTION_MS), 10_000);
-  return { purgedSecrets, removedRequestIds, completedWrites: abandoned.length };
+  // A token past its exp is refused by its signature check alone; its record is no longer needed.
+  const removedTaskTokens = deps.taskTokens ? await deps.taskTokens.removeExpiredBefore(new Date(now.getTime() - TASK_TOKEN_RECORD_GRACE_MS), 10_000) : 0;
+  const removedAuditEvents = deps.audit ? await deps.audit.store.removeOlderThan(new Date(now.getTime() - deps.audit.retentionMs), AUDIT_SWEEP_BATCH) : 0;
+  return { purgedSecrets, removedRequestIds, completedWrites: abandoned.length, removedTaskTokens, removedAuditEvents };
 }
+
+/** Records outlive their token by the longest clock skew accepted, so a token within skew still finds its record. */
+const TASK_TOKEN_RECORD_GRACE_MS = 60 * 60 * 1000;
+const AUDIT_SWEEP_BATCH = 50_000;
 
 export interface Sweeper {
   stop(): Promise<void>;

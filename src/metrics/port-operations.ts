@@ -20,6 +20,7 @@ export const SECRET_STORE_OPERATIONS = operationsOf<SecretStore>({
   findSecrets: true,
   listSecrets: true,
   updateSecret: true,
+  recordAccess: true,
   claimRevision: true,
   findClaim: true,
   releaseClaim: true,

@@ -1,3 +1,4 @@
+import { nameMatcher } from "./name-globs.js";
 import type { ListQuery, SecretRecord } from "./secret-store.js";
 
 /** Byte order of the UTF-8 names, the order MongoDB sorts strings in. */
@@ -12,6 +13,7 @@ export function matchesListQuery(secret: SecretRecord, query: ListQuery): boolea
   if (query.afterName !== undefined && compareNames(secret.name, query.afterName) <= 0) return false;
   if (!query.showDeleted && secret.deleteTime) return false;
   if (secret.expireTime && secret.expireTime <= query.now) return false;
+  if (query.nameGlobs && !nameMatcher(query.nameGlobs)(secret.name)) return false;
   return Object.entries(query.metadataFilter).every(([k, v]) => secret.metadata[k] === v);
 }
 

@@ -58,6 +58,8 @@ export interface SecretRecord extends SecretFields, VersionSummary {
   readonly etag: string;
   /** Counts mutations; the next writer must claim revision + 1. */
   readonly revision: number;
+  /** When a value was last read (recorded at most once an hour per secret by core/access-times.ts); absent if never. */
+  readonly lastAccessTime?: Date;
 }
 
 /** Optional fields use null to clear. */
@@ -130,6 +132,8 @@ export interface ListQuery {
   readonly showDeleted: boolean;
   /** Secrets whose expireTime is at or before this are left out. */
   readonly now: Date;
+  /** Only names matching one of these globs (ports/name-globs.ts); absent = every name. */
+  readonly nameGlobs?: readonly string[];
 }
 
 /** Names one incarnation of a secret. */
@@ -149,6 +153,8 @@ export interface SecretStore {
   listSecrets(query: ListQuery): Promise<SecretRecord[]>;
   /** Applies the patch if the stored revision is `expectedRevision`; undefined when it is not (or the secret is gone). */
   updateSecret(secret: SecretRef, expectedRevision: number, patch: SecretPatch): Promise<SecretRecord | undefined>;
+  /** Sets lastAccessTime of the live record holding (tenant, name) to `time` unless it already holds a later one; never changes revision, etag or updateTime. A missing secret is not an error. */
+  recordAccess(tenant: string, name: string, time: Date): Promise<void>;
 
   /** False when the revision is already claimed. */
   claimRevision(claim: RevisionClaim): Promise<boolean>;

@@ -13,8 +13,8 @@ export interface CallLogger {
   failure(call: CallRecord, err: unknown): void;
 }
 
-/** Told of every finished call, with the code its log line has; unrouted calls as method "unknown". */
-export type CallObserver = (method: string, code: string, seconds: number) => void;
+/** Told of every finished call, with the code its log line has (and its record); unrouted calls as method "unknown". */
+export type CallObserver = (method: string, code: string, seconds: number, call?: CallRecord) => void;
 
 /** One line per call: method, code, duration, developer, name; never a message body. */
 export function callLogger(logger: Logger, onCall?: CallObserver): CallLogger {
@@ -35,7 +35,7 @@ export function callLogger(logger: Logger, onCall?: CallObserver): CallLogger {
       };
       if (severe) logger.error(fields, "call");
       else logger.info(fields, "call");
-      onCall?.(call.method, code, seconds(started));
+      onCall?.(call.method, code, seconds(started), call);
     },
     unrouted(path, status, started) {
       const code = codeOfStatus(status);

@@ -17,6 +17,15 @@ export interface CallRecord {
   signal?: AbortSignal;
   /** Set once the request message was parsed and the interceptors run. */
   parsed: boolean;
+  /** x-request-id as sent (printable ASCII, at most 128 characters), else generated; echoed in the response header. */
+  requestId: string;
+  /** The client's address and port ("127.0.0.1:53122"). */
+  readonly peerAddress: string;
+  readonly userAgent: string;
+  /** Subject of the verified client certificate (mutual TLS); "" without one. */
+  readonly mtlsSubject: string;
+  /** Set by the request pipeline once the call's audit event is handled; the edge records the others. */
+  audited?: boolean;
   developer?: string;
   /** The secret name of the request, truncated. */
   name?: string;

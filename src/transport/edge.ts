@@ -1,3 +1,4 @@
+import { randomUUID, type X509Certificate } from "node:crypto";
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import { constants as http2constants } from "node:http2";
@@ -7,7 +8,7 @@ import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, un
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { JsonReadOptions } from "@bufbuild/protobuf";
 import type { Logger } from "pino";
-import { boundMessage } from "../errors.js";
+import { boundMessage, clip } from "../errors.js";
 import { type CallRecord, callKey } from "./call.js";
 import { callLogger, type CallObserver } from "./call-log.js";
 import { clampTimeouts } from "./timeouts.js";
@@ -82,7 +83,11 @@ export function createEdge(options: EdgeOptions): (req: NodeRequest, res: NodeRe
       inputType: handler.method.input.typeName,
       authorizationHeaders: countHeader(req.rawHeaders, "authorization"),
       parsed: false,
+      ...callFacts(req),
     };
+    // Before connect writes the head, so every answer carries it: gRPC initial metadata, Connect and
+    // gRPC-Web response headers, and the edge's own early answers.
+    res.setHeader("x-request-id", call.requestId);
     const declared = Number(req.headers["content-length"] ?? NaN);
     if (declared > options.maxRequestBytes + ENVELOPE_BYTES) {
       call.rejection = new ConnectError(`request of ${declared} bytes is larger than the limit of ${options.maxRequestBytes} bytes`, Code.ResourceExhausted);
@@ -110,6 +115,74 @@ async function serve(handler: UniversalHandler, call: CallRecord, req: NodeReque
   }
   if (failed(call) && !req.complete) await drain(req, Number(req.headers["content-length"] ?? 0));
   await universalResponseToNodeResponse(ures, res);
+}
+
+/** What the call's record (and so its audit event) says about who sent it and how. */
+export interface CallFacts {
+  /** The x-request-id header when acceptable, else a new UUID. */
+  readonly requestId: string;
+  /** "ip:port" of the client ("[ip]:port" for IPv6); "" when the socket no longer knows. */
+  readonly peerAddress: string;
+  /** The user-agent header, clipped. */
+  readonly userAgent: string;
+  /** The verified client certificate's subject, most specific part first ("CN=agent-worker,O=Acme"); "" without one. */
+  readonly mtlsSubject: string;
+}
+
+const USER_AGENT_MAX_CHARS = 256;
+const SUBJECT_MAX_CHARS = 1_024;
+/** Printable ASCII, 1 to 128 characters, spaces inside only: safe to log, echo and index. */
+const REQUEST_ID = /^[\x21-\x7e](?:[\x20-\x7e]{0,126}[\x21-\x7e])?$/;
+
+/** A connection's certificate subject, worked out once: every call on it would repeat the parse. */
+const subjects = new WeakMap<object, string>();
+
+export function callFacts(req: NodeRequest): CallFacts {
+  const sent = req.headers["x-request-id"];
+  return {
+    requestId: typeof sent === "string" && REQUEST_ID.test(sent) ? sent : randomUUID(),
+    userAgent: clip(req.headers["user-agent"] ?? "", USER_AGENT_MAX_CHARS),
+    ...connectionFacts(req),
+  };
+}
+
+function connectionFacts(req: NodeRequest): Pick<CallFacts, "peerAddress" | "mtlsSubject"> {
+  try {
+    // For HTTP/2, req.socket stands in for the session's socket; the TLS socket is reached through the session.
+    const session = "stream" in req ? req.stream.session : undefined;
+    const socket: NodeSocketLike | undefined = "stream" in req ? session?.socket : req.socket;
+    if (!socket) return { peerAddress: "", mtlsSubject: "" };
+    return { peerAddress: peerAddressOf(socket), mtlsSubject: subjectOf(session ?? socket, socket) };
+  } catch {
+    // A session's socket proxy throws once the session is gone: the client left before we looked.
+    return { peerAddress: "", mtlsSubject: "" };
+  }
+}
+
+/** The parts of a net.Socket or tls.TLSSocket read here (cleartext HTTP/1.1 gets a stream that carries the first two). */
+interface NodeSocketLike {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+  readonly authorized?: boolean;
+  getPeerX509Certificate?(): X509Certificate | undefined;
+}
+
+function peerAddressOf(socket: NodeSocketLike): string {
+  const address = socket.remoteAddress;
+  if (!address) return "";
+  return `${address.includes(":") ? `[${address}]` : address}:${socket.remotePort ?? ""}`;
+}
+
+function subjectOf(connection: object, socket: NodeSocketLike): string {
+  const known = subjects.get(connection);
+  if (known !== undefined) return known;
+  // authorized: the certificate chains to the client CA bundle (without one, none is asked for).
+  const cert = socket.authorized === true ? socket.getPeerX509Certificate?.() : undefined;
+  // OpenSSL's one-attribute-a-line form, RFC 2253 escaping (so no value holds a newline or an
+  // unescaped comma), in certificate order; RFC 4514 writes the most specific attribute first.
+  const subject = cert ? clip(cert.subject.split("\n").filter(Boolean).reverse().join(","), SUBJECT_MAX_CHARS) : "";
+  subjects.set(connection, subject);
+  return subject;
 }
 
 /** Runs before the body is read: raises the edge's answer, and keeps the call's signal for the log. */

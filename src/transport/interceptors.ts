@@ -1,8 +1,6 @@
 import type { Interceptor, StreamResponse } from "@connectrpc/connect";
-import type { TokenVerifier } from "../auth/token-verifier.js";
-import { clip, UnauthenticatedError } from "../errors.js";
+import { clip } from "../errors.js";
 import { callKey } from "./call.js";
-import { principalKey } from "./context.js";
 import { toConnectError } from "./errors.js";
 
 /**
@@ -24,23 +22,6 @@ export function errorInterceptor(): Interceptor {
     } catch (err) {
       throw toConnectError(err);
     }
-  };
-}
-
-/** Requires exactly one `authorization: Bearer <JWT>` on the services it guards and records the principal. */
-export function authInterceptor(verifier: TokenVerifier, guarded: ReadonlySet<string>): Interceptor {
-  return (next) => async (req) => {
-    if (!guarded.has(req.service.typeName)) return next(req);
-    const call = req.contextValues.get(callKey);
-    // Node keeps only the first of repeated authorization headers; the edge counted them.
-    if (call && call.authorizationHeaders > 1) throw new UnauthenticatedError("more than one authorization header");
-    const header = req.header.get("authorization") ?? "";
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match?.[1]) throw new UnauthenticatedError("missing bearer token in the authorization header");
-    const principal = await verifier.verify(match[1]);
-    req.contextValues.set(principalKey, principal);
-    if (call) call.developer = principal.tenant;
-    return next(req);
   };
 }
 

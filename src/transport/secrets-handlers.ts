@@ -11,17 +11,20 @@ import type { Principal } from "../core/principal.js";
 import type { SecretsService, SecretValue } from "../core/secrets-service.js";
 import { InvalidArgumentError, UnauthenticatedError } from "../errors.js";
 import type { SecretRecord, VersionRecord, VersionState as DomainVersionState } from "../ports/secret-store.js";
+import { accessHandlers, type AccessHandlerDeps } from "./access-handlers.js";
 import { principalKey } from "./context.js";
 import { grpcCodeOf } from "./errors.js";
 
 // Handlers only map proto <-> domain; rules live in core/.
 
-export function secretsRoutes(service: SecretsService): (router: ConnectRouter) => void {
-  return (router) => router.service(SecretsServiceDesc, secretsHandlers(service));
+export function secretsRoutes(service: SecretsService, access: AccessHandlerDeps): (router: ConnectRouter) => void {
+  return (router) => router.service(SecretsServiceDesc, secretsHandlers(service, access));
 }
 
-export function secretsHandlers(service: SecretsService): ServiceImpl<typeof SecretsServiceDesc> {
+export function secretsHandlers(service: SecretsService, access: AccessHandlerDeps): ServiceImpl<typeof SecretsServiceDesc> {
   return {
+    ...accessHandlers(access),
+
     async createSecret(req, ctx) {
       const secret = await service.createSecret(principal(ctx), {
         name: req.name,
@@ -173,5 +176,6 @@ export function toSecret(s: SecretRecord): MessageInitShape<typeof SecretSchema>
     deleteTime: optionalTs(s.deleteTime),
     purgeTime: optionalTs(s.purgeTime),
     maxVersions: s.maxVersions,
+    lastAccessTime: optionalTs(s.lastAccessTime),
   };
 }

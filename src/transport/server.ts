@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import { Duplex } from "node:stream";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
@@ -8,6 +9,7 @@ import type { ConnectionLimits } from "../config/config.js";
 import type { CallObserver } from "./call-log.js";
 import { createEdge } from "./edge.js";
 import type { HealthState } from "./health.js";
+import { tlsServerOptions, watchTlsFiles, type ServerTls, type TlsFileWatch, type TlsReloadResult } from "./tls.js";
 
 export interface ServerOptions {
   readonly routes: (router: ConnectRouter) => void;
@@ -21,8 +23,13 @@ export interface ServerOptions {
   /** Told of every finished call (metrics). */
   readonly onCall?: CallObserver;
   readonly health: HealthState;
-  /** With TLS, ALPN picks HTTP/2 or HTTP/1.1. Without, the connection preface does. */
-  readonly tls?: { cert: Buffer; key: Buffer };
+  /**
+   * With TLS, ALPN picks HTTP/2 or HTTP/1.1. Without, the connection preface does. With `clientCa`,
+   * mutual TLS; with `files`, they are re-read when they change (no restart).
+   */
+  readonly tls?: ServerTls;
+  /** Told after every reload of changed TLS files (they are also logged, without their contents). */
+  readonly onTlsReload?: (result: TlsReloadResult) => void;
 }
 
 export interface RunningServer {
@@ -50,12 +57,16 @@ export function buildServer(options: ServerOptions): { listen(host: string, port
     connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
   };
   const h2 = options.tls
-    ? http2.createSecureServer({ ...h2Options, ...h1Options, cert: options.tls.cert, key: options.tls.key, allowHTTP1: true, handshakeTimeout: limits.headersTimeoutMs }, handler)
+    ? http2.createSecureServer({ ...h2Options, ...h1Options, ...tlsServerOptions(options.tls), allowHTTP1: true, handshakeTimeout: limits.headersTimeoutMs }, handler)
     : http2.createServer(h2Options, handler);
   const h1 = options.tls ? undefined : http.createServer(h1Options, handler);
   // Node arms the header and request timeouts of an HTTP/1.1 server when it starts listening; this one
   // is handed its connections by routeByPreface and never listens itself.
   h1?.emit("listening");
+  // A client may half-close after sending its request (HTTP/1.1 allows it; some proxies do). Node's
+  // default aborts the request when the FIN arrives, so any answer that waits on I/O (the audit
+  // insert, a database read) would be lost; with this the answer is written, then the socket ends.
+  if (h1) (h1 as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   const server: net.Server = options.tls ? h2 : net.createServer((socket) => routeByPreface(socket, h2, h1!, limits.headersTimeoutMs));
   server.maxConnections = limits.maxConnections;
   const sessions = new Set<http2.Http2Session>();
@@ -64,6 +75,7 @@ export function buildServer(options: ServerOptions): { listen(host: string, port
     session.once("close", () => sessions.delete(session));
     closeWhenIdle(session, limits.idleTimeoutMs);
   });
+  let tlsWatch: TlsFileWatch | undefined;
 
   return {
     listen: (host, port) =>
@@ -71,14 +83,22 @@ export function buildServer(options: ServerOptions): { listen(host: string, port
         server.once("error", reject);
         server.listen(port, host, () => {
           server.off("error", reject);
+          if (options.tls?.files && h2 instanceof tls.Server) tlsWatch = watchTlsFiles(h2, { ...options.tls, files: options.tls.files }, reportTlsReload);
           const addr = server.address() as net.AddressInfo;
           resolve({ address: { host: addr.address, port: addr.port }, close: (graceMs) => shutdown(graceMs) });
         });
       }),
   };
 
+  function reportTlsReload(result: TlsReloadResult): void {
+    if (result.ok) options.logger.info("TLS certificate files reloaded");
+    else options.logger.warn({ reason: result.reason }, "TLS certificate files changed but did not load; the previous ones stay in use");
+    options.onTlsReload?.(result);
+  }
+
   async function shutdown(graceMs: number): Promise<void> {
     options.health.setAllNotServing();
+    tlsWatch?.close();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // GOAWAY: sessions finish their open streams, then close.
     for (const session of sessions) session.close();
@@ -120,12 +140,15 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
 
 /**
  * Hands a cleartext socket to the HTTP/2 or the HTTP/1.1 server by its first
- * bytes. Those bytes have been read by then, so the server gets a stream that
- * replays them before the rest of the socket. A connection that has not told
- * its protocol within `timeoutMs` is closed.
+ * bytes. Those bytes have been read by then: HTTP/2 takes them back from the
+ * socket's buffer (Node reads what a socket holds when a session starts on it),
+ * so it gets the socket itself; the HTTP/1.1 server reads a socket's handle
+ * directly, past that buffer, so it gets a stream that replays them before the
+ * rest of the socket. A connection that has not told its protocol within
+ * `timeoutMs` is closed.
  */
 function routeByPreface(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, timeoutMs: number): void {
-  // The servers set this on sockets they accept themselves; they only see our wrapper.
+  // The servers set this only on sockets they accept themselves; these are handed to them.
   socket.setNoDelay(true);
   let head = Buffer.alloc(0);
   const timer = setTimeout(() => socket.destroy(), timeoutMs);
@@ -136,7 +159,15 @@ function routeByPreface(socket: net.Socket, h2: http2.Http2Server, h1: http.Serv
     if (isH2 && head.length < H2_PREFACE.length) return; // need more bytes to decide
     clearTimeout(timer);
     socket.off("data", onData);
-    (isH2 ? h2 : h1).emit("connection", replaying(socket, head));
+    if (isH2) {
+      socket.pause();
+      socket.unshift(head);
+      h2.emit("connection", socket);
+    } else {
+      // The HTTP/1.1 server ends the connection itself once its answer is written (see httpAllowHalfOpen).
+      socket.allowHalfOpen = true;
+      h1.emit("connection", replaying(socket, head));
+    }
   };
   socket.on("data", onData);
   socket.on("error", () => socket.destroy());
@@ -162,6 +193,10 @@ function replaying(socket: net.Socket, head: Buffer): Duplex {
   socket.on("close", () => stream.destroy());
   socket.on("timeout", () => stream.emit("timeout"));
   return Object.assign(stream, {
+    // What the edge reads for the call's peer; the socket's own, as the servers only see this stream.
+    remoteAddress: socket.remoteAddress,
+    remotePort: socket.remotePort,
+    remoteFamily: socket.remoteFamily,
     setTimeout(ms: number, callback?: () => void) {
       socket.setTimeout(ms);
       if (callback) stream.once("timeout", callback);

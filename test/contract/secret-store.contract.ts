@@ -86,6 +86,7 @@ function argumentCases(store: SecretStore, seeded: { secret: SecretRecord; versi
       ["metadataFilter", (bad) => store.listSecrets({ ...query, metadataFilter: { env: bad } })],
       ["limit", (bad) => store.listSecrets({ ...query, limit: bad })],
       ["now", (bad) => store.listSecrets({ ...query, now: bad })],
+      ["nameGlobs", (bad) => store.listSecrets({ ...query, nameGlobs: [bad] })],
     ],
     updateSecret: [
       ["secret.tenant", (bad) => store.updateSecret({ ...secret, tenant: bad }, secret.revision, patch)],
@@ -93,6 +94,11 @@ function argumentCases(store: SecretStore, seeded: { secret: SecretRecord; versi
       ["secret.id", (bad) => store.updateSecret({ ...secret, id: bad }, secret.revision, patch)],
       ["expectedRevision", (bad) => store.updateSecret(secret, bad, patch)],
       ["patch.revision", (bad) => store.updateSecret(secret, secret.revision, { ...patch, revision: bad })],
+    ],
+    recordAccess: [
+      ["tenant", (bad) => store.recordAccess(bad, secret.name, t0)],
+      ["name", (bad) => store.recordAccess(secret.tenant, bad, t0)],
+      ["time", (bad) => store.recordAccess(secret.tenant, secret.name, bad)],
     ],
     claimRevision: [
       ["claim.secretId", (bad) => store.claimRevision({ ...claim, revision: 7, secretId: bad })],
@@ -212,6 +218,60 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
       expect(touched).toMatchObject({ description: "new", metadata: { a: "1" }, latestVersion: 2, revision: 3, etag: "e3" });
     });
 
+    it("records an access time, keeping a later one, without changing revision, etag or updateTime", async () => {
+      const s = secretRecord();
+      await store.insertSecret(s);
+      expect(await store.findSecret(s.tenant, s.name)).not.toHaveProperty("lastAccessTime");
+      const t1 = new Date("2026-01-01T05:00:00.000Z");
+      await store.recordAccess(s.tenant, s.name, t1);
+      expect(await store.findSecret(s.tenant, s.name)).toEqual({ ...s, lastAccessTime: t1 });
+      await store.recordAccess(s.tenant, s.name, new Date("2026-01-01T04:00:00.000Z"));
+      expect((await store.findSecret(s.tenant, s.name))?.lastAccessTime).toEqual(t1);
+      const t2 = new Date("2026-01-01T06:00:00.000Z");
+      await store.recordAccess(s.tenant, s.name, t2);
+      expect(await store.findSecret(s.tenant, s.name)).toEqual({ ...s, lastAccessTime: t2 });
+      expect(await store.findSecrets(s.tenant, [s.name])).toEqual([{ ...s, lastAccessTime: t2 }]);
+      const listed = await store.listSecrets({ tenant: s.tenant, namePrefix: "", metadataFilter: {}, limit: 10, showDeleted: true, now: t0 });
+      expect(listed.map((r) => r.lastAccessTime)).toEqual([t2]);
+    });
+
+    it("keeps the access time across a patch, and the patch's revision stays the one to expect", async () => {
+      const s = secretRecord();
+      await store.insertSecret(s);
+      const t1 = new Date("2026-01-01T05:00:00.000Z");
+      await store.recordAccess(s.tenant, s.name, t1);
+      const patch = { description: "new", revision: 2, updateTime: new Date(t0.getTime() + 1000), updatedBy: "bob", etag: "e2" };
+      const updated = await store.updateSecret(s, 1, patch);
+      expect(updated).toEqual({ ...s, ...patch, lastAccessTime: t1 });
+      const cleared = await store.updateSecret(s, 2, { revision: 3, deleteTime: null, current: null, updateTime: t0, updatedBy: "c", etag: "e3" });
+      expect(cleared?.lastAccessTime).toEqual(t1);
+      expect(await store.findSecret(s.tenant, s.name)).toEqual(cleared);
+    });
+
+    it("records access only for the tenant and name given, and ignores a missing secret", async () => {
+      const mine = secretRecord();
+      const theirs = secretRecord({ tenant: "dev_b" });
+      const other = secretRecord({ name: "other" });
+      for (const s of [mine, theirs, other]) await store.insertSecret(s);
+      const t1 = new Date("2026-01-01T05:00:00.000Z");
+      await store.recordAccess(mine.tenant, mine.name, t1);
+      await expect(store.recordAccess("dev_a", "missing", t1)).resolves.toBeUndefined();
+      await expect(store.recordAccess("dev_c", mine.name, t1)).resolves.toBeUndefined();
+      expect(await store.findSecret(theirs.tenant, theirs.name)).toEqual(theirs);
+      expect(await store.findSecret(other.tenant, other.name)).toEqual(other);
+      expect(await store.findSecret("dev_a", "missing")).toBeUndefined();
+    });
+
+    it("starts a re-created name with no access time", async () => {
+      const s = secretRecord();
+      await store.insertSecret(s);
+      await store.recordAccess(s.tenant, s.name, new Date("2026-01-01T05:00:00.000Z"));
+      await store.purgeSecret(s);
+      const again = secretRecord();
+      await store.insertSecret(again);
+      expect(await store.findSecret(again.tenant, again.name)).toEqual(again);
+    });
+
     it("updates nothing for an unknown id, nor another incarnation of the same name", async () => {
       expect(await store.updateSecret(secretRecord(), 1, { revision: 2, updateTime: t0, updatedBy: "a", etag: "y" })).toBeUndefined();
       const s = secretRecord();
@@ -238,6 +298,26 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
       expect(filtered.map((s) => s.name)).toEqual(["a", "a_1", "a_2", "ab"]);
       const none = await store.listSecrets({ tenant: "dev_a", namePrefix: "", metadataFilter: { env: "prod", "k.x": "2" }, limit: 100, showDeleted: false, now: t0 });
       expect(none).toEqual([]);
+    });
+
+    it("lists only names matching the globs, with the cursor and limit applied after them", async () => {
+      for (const name of ["stripe_live", "stripe_x", "openai_key", "stripe", "s1", "s22", "Stripe_x", "stripe_live_2"]) {
+        await store.insertSecret(secretRecord({ name }));
+      }
+      await store.insertSecret(secretRecord({ tenant: "dev_b", name: "stripe_b" }));
+      const list = (nameGlobs: string[], extra: { afterName?: string; limit?: number } = {}) =>
+        store.listSecrets({ tenant: "dev_a", namePrefix: "", metadataFilter: {}, limit: extra.limit ?? 100, showDeleted: false, now: t0, nameGlobs, ...extra }).then((r) => r.map((s) => s.name));
+      expect(await list(["stripe_*"])).toEqual(["stripe_live", "stripe_live_2", "stripe_x"]);
+      expect(await list(["stripe_?"])).toEqual(["stripe_x"]);
+      expect(await list(["s?", "openai_key"])).toEqual(["openai_key", "s1"]);
+      expect(await list(["s*2"])).toEqual(["s22", "stripe_live_2"]);
+      expect(await list(["*"])).toHaveLength(8);
+      expect(await list([])).toEqual([]);
+      // The cursor and the limit count only matching names: a hidden name never bounds a page.
+      expect(await list(["stripe_*"], { limit: 1 })).toEqual(["stripe_live"]);
+      expect(await list(["stripe_*"], { afterName: "stripe_live", limit: 1 })).toEqual(["stripe_live_2"]);
+      // Patterns are anchored and "." is not special.
+      expect(await list(["tripe_*"])).toEqual([]);
     });
 
     it("inserts a version once per (secret, version) and finds it with its sealed bytes", async () => {
@@ -424,12 +504,13 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
         namePrefix: "",
         afterName: "",
         metadataFilter: "prod",
+        nameGlobs: "*",
         state: "destroyed",
         ...Object.fromEntries(["limit", "revision", "expectedRevision", "committedRevision", "version", "atMost"].map((a) => [a, 1])),
-        ...Object.fromEntries(["now", "at", "before"].map((a) => [a, t0])),
+        ...Object.fromEntries(["now", "at", "before", "time"].map((a) => [a, t0])),
       };
       const cases = Object.entries(argumentCases(store, mine));
-      expect(cases).toHaveLength(21);
+      expect(cases).toHaveLength(22);
       for (const [method, calls] of cases) {
         for (const [argument, call] of calls) {
           const plain = argument.split(".").at(-1)!;

@@ -2,7 +2,11 @@ import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { createApp, type App } from "../../src/app.js";
-import { mintToken } from "../../src/auth/dev-token.js";
+import { mintToken, type DevTokenClaims } from "../../src/auth/dev-token.js";
+import { generateTaskTokenKey, loadTaskTokenKeys, type TaskTokenKeys } from "../../src/auth/task-tokens.js";
+import { createAccessRecorder, type AccessRecorder } from "../../src/core/access-times.js";
+import { createAuditTrail, type AuditTrail } from "../../src/core/audit-trail.js";
+import type { AuditStore } from "../../src/ports/audit-store.js";
 import { createTokenVerifier } from "../../src/auth/token-verifier.js";
 import { RedisSecretCache } from "../../src/adapters/redis/redis-secret-cache.js";
 import { lruLocalCache } from "../../src/adapters/memory/lru-local-cache.js";
@@ -34,7 +38,14 @@ export interface TestServer {
   readonly cache?: ValueCache;
   /** The metrics server, when asked for. */
   readonly metrics?: { readonly metrics: Metrics; readonly server: MetricsServer; readonly url: string };
-  token(developer: string, subject?: string): Promise<string>;
+  /** The audit trail (over fixture.audit unless another store was given), unless off. */
+  readonly audit?: AuditTrail;
+  readonly accessed: AccessRecorder;
+  /** The service's task token keys (a private JWKS text, for server processes that must share them). */
+  readonly taskTokenKeys: TaskTokenKeys;
+  readonly taskTokenJwks: string;
+  /** An HS256 token for `developer`; `extra` adds claims (scope, secrets, expiresIn, ...). */
+  token(developer: string, subject?: string, extra?: Partial<DevTokenClaims>): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -51,6 +62,15 @@ export interface TestServerOptions {
   cache?: false | { ttlMs?: number; localMaxBytes?: number; maxStalenessMs?: number };
   /** Serve /metrics on a free port, with the store and KMS instrumented. */
   metrics?: boolean;
+  /** The audit trail over the fixture's audit store (default), over another store, or off (false). */
+  audit?: false | { store?: AuditStore; groupCommitMs?: number };
+  /** A private JWKS for task tokens (default: a new key). */
+  taskTokenJwks?: string;
+  /** Clock skew accepted for tokens, in seconds (default 60). */
+  clockSkewSeconds?: number;
+  /** AUTH_ISSUER / AUTH_AUDIENCE: external tokens must carry them (token() adds them). */
+  issuer?: string;
+  audience?: string;
 }
 
 /** The real app on 127.0.0.1, port 0, over real adapters. */
@@ -87,11 +107,18 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       )
     : undefined;
   cache?.start();
+  const taskTokenJwks = options.taskTokenJwks ?? JSON.stringify({ keys: [await generateTaskTokenKey()] });
+  const taskTokenKeys = await loadTaskTokenKeys(taskTokenJwks);
+  const auditStore = options.audit === false ? undefined : (options.audit?.store ?? fixture.audit);
+  const audit = auditStore
+    ? createAuditTrail({ store: auditStore, clock: systemClock, ...(metrics ? { observe: metrics.audit } : {}) }, { groupCommitMs: options.audit ? (options.audit.groupCommitMs ?? 0) : 0, maxQueue: 10_000, maxInFlight: 4 })
+    : undefined;
+  const accessed = createAccessRecorder({ store, clock: systemClock });
   const app = createApp({
     store,
     idempotency: fixture.idempotency,
     keys: countedKeys,
-    verifier: await createTokenVerifier({ hmacSecret: jwtSecret, algorithms: ["HS256"] }),
+    verifier: await createTokenVerifier({ hmacSecret: jwtSecret, algorithms: ["HS256"], ...(options.issuer ? { issuer: options.issuer } : {}), ...(options.audience ? { audience: options.audience } : {}), ...(options.clockSkewSeconds !== undefined ? { clockSkewSeconds: options.clockSkewSeconds } : {}) }, { taskKeys: taskTokenKeys }),
     clock: systemClock,
     logger: pino({ level: "info" }, sink),
     maxRequestBytes: options.maxRequestBytes ?? 262_144,
@@ -100,10 +127,14 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.tls ? { tls: options.tls } : {}),
     ...(cache ? { valueCache: cache } : {}),
     ...(metrics ? { onCall: metrics.rpc } : {}),
+    taskTokenStore: fixture.taskTokens,
+    taskTokenKeys,
+    accessed,
+    ...(audit && auditStore ? { audit: { trail: audit, store: auditStore, retentionMs: 90 * 24 * 3_600_000 } } : {}),
   });
   if (cache) await waitUntil(() => cache.usable(), "the value cache is usable");
   const server = await app.listen("127.0.0.1", 0);
-  const metricsServer = metrics ? await serveMetrics(metrics, { host: "127.0.0.1", port: 0 }) : undefined;
+  const metricsServer = metrics ? await serveMetrics(metrics, { host: "127.0.0.1", port: 0 }, { jwks: () => taskTokenKeys.publicJwks() }) : undefined;
   const target = `127.0.0.1:${server.address.port}`;
   return {
     app,
@@ -116,9 +147,22 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     logLines,
     ...(cache ? { cache } : {}),
     ...(metrics && metricsServer ? { metrics: { metrics, server: metricsServer, url: `http://127.0.0.1:${metricsServer.address.port}/metrics` } } : {}),
-    token: (developer, subject) => mintToken(jwtSecret, { sub: subject ?? `${developer}-user`, developer_id: developer }),
+    ...(audit ? { audit } : {}),
+    accessed,
+    taskTokenKeys,
+    taskTokenJwks,
+    token: (developer, subject, extra) =>
+      mintToken(jwtSecret, {
+        sub: subject ?? `${developer}-user`,
+        developer_id: developer,
+        ...(options.issuer ? { issuer: options.issuer } : {}),
+        ...(options.audience ? { audience: options.audience } : {}),
+        ...extra,
+      }),
     async close() {
       await server.close(1_000);
+      await audit?.stop();
+      await accessed.flush();
       await metricsServer?.close();
       await cache?.stop();
       await shared?.close();

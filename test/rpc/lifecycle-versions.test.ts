@@ -587,9 +587,10 @@ describe("the secret's etag", () => {
     },
   ];
 
-  /** Everything observable about a secret, live or soft-deleted. */
+  /** Everything observable about a secret, live or soft-deleted (but when its value was last read: observing reads it). */
   async function observe(name: string) {
-    const secret = await listedSecret(alice, name);
+    const listed = await listedSecret(alice, name);
+    const secret = listed && { ...listed, lastAccessTime: undefined };
     if (!secret || secret.deleteTime) return { secret };
     return { secret, states: await versionStates(alice, name), value: await valueOf(name) };
   }

@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { sweepOnce } from "../../src/core/sweeper.js";
+import { accessInterceptor } from "../../src/transport/access.js";
 import { Code, type Client } from "@connectrpc/connect";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +15,7 @@ import { IDEMPOTENCY_STORE_OPERATIONS, SECRET_STORE_OPERATIONS } from "../../src
 import { systemClock } from "../../src/ports/clock.js";
 import type { KeyProvider } from "../../src/ports/key-provider.js";
 import { HealthState } from "../../src/transport/health.js";
-import { authInterceptor, errorInterceptor } from "../../src/transport/interceptors.js";
+import { errorInterceptor } from "../../src/transport/interceptors.js";
 import { secretsRoutes } from "../../src/transport/secrets-handlers.js";
 import { buildServer, type RunningServer } from "../../src/transport/server.js";
 import { openKeys, openStore, type StoreFixture } from "../helpers/adapters.js";
@@ -51,8 +53,8 @@ describe("metrics over the network", () => {
       pendingLeaseMs: 30_000,
     });
     server = await buildServer({
-      routes: secretsRoutes(service),
-      interceptors: [errorInterceptor(), authInterceptor(await createTokenVerifier({ hmacSecret: jwtSecret, algorithms: ["HS256"] }), new Set([SERVICE]))],
+      routes: secretsRoutes(service, { maintenance: () => sweepOnce({ store: fixture.store, idempotency: fixture.idempotency, clock: systemClock, pendingLeaseMs: 30_000 }) }),
+      interceptors: [errorInterceptor(), accessInterceptor({ verifier: await createTokenVerifier({ hmacSecret: jwtSecret, algorithms: ["HS256"] }), guarded: new Set([SERVICE]) })],
       maxRequestBytes: 262_144,
       maxDeadlineMs: DEFAULT_MAX_DEADLINE_MS,
       limits: DEFAULT_CONNECTION_LIMITS,

@@ -57,6 +57,40 @@ describe("metrics", () => {
     expect(sampleValue(text, "secrets_cache_requests_total", { layer: "local", result: "miss" })).toBe(0);
   });
 
+  it("records the audit trail's queue depth, batch sizes, appends and events by result, and append durations", async () => {
+    const metrics = createMetrics();
+    let text = await metrics.registry.metrics();
+    expect(text).toContain("# TYPE secrets_audit_queue_depth gauge");
+    expect(sampleValue(text, "secrets_audit_queue_depth")).toBe(0);
+    metrics.audit.queued(3);
+    metrics.audit.queued(7);
+    metrics.audit.batch(7, 0.004, true);
+    metrics.audit.queued(1);
+    metrics.audit.batch(1, 0.3, false);
+    metrics.audit.queued(0);
+    metrics.audit.batch(200, 0.02, true);
+    text = await metrics.registry.metrics();
+    expect(sampleValue(text, "secrets_audit_queue_depth")).toBe(0);
+    expect(text).toContain("# TYPE secrets_audit_batch_size histogram");
+    expect(sampleValue(text, "secrets_audit_batch_size_count")).toBe(3);
+    expect(sampleValue(text, "secrets_audit_batch_size_sum")).toBe(208);
+    expect(sampleValue(text, "secrets_audit_batch_size_bucket", { le: "1" })).toBe(1);
+    expect(sampleValue(text, "secrets_audit_batch_size_bucket", { le: "5" })).toBe(1);
+    expect(sampleValue(text, "secrets_audit_batch_size_bucket", { le: "10" })).toBe(2);
+    expect(sampleValue(text, "secrets_audit_batch_size_bucket", { le: "200" })).toBe(3);
+    expect(sampleValue(text, "secrets_audit_batch_size_bucket", { le: "500" })).toBe(3);
+    expect(sampleValue(text, "secrets_audit_inserts_total", { result: "ok" })).toBe(2);
+    expect(sampleValue(text, "secrets_audit_inserts_total", { result: "failed" })).toBe(1);
+    expect(sampleValue(text, "secrets_audit_events_total", { result: "written" })).toBe(207);
+    expect(sampleValue(text, "secrets_audit_events_total", { result: "failed" })).toBe(1);
+    expect(sampleValue(text, "secrets_audit_insert_seconds_count")).toBe(3);
+    expect(sampleValue(text, "secrets_audit_insert_seconds_sum")).toBeCloseTo(0.324, 9);
+    expect(sampleValue(text, "secrets_audit_insert_seconds_bucket", { le: "0.005" })).toBe(1);
+    expect(sampleValue(text, "secrets_audit_insert_seconds_bucket", { le: "0.025" })).toBe(2);
+    metrics.audit.queued(4);
+    expect(sampleValue(await metrics.registry.metrics(), "secrets_audit_queue_depth")).toBe(4);
+  });
+
   it("has the default process metrics, and a registry of its own", async () => {
     const one = createMetrics();
     const other = createMetrics();

@@ -33,21 +33,21 @@ describe("token verification with public keys", () => {
       issuer: "https://issuer.test",
       audience: "secrets",
     });
-    await expect(verifier.verify(await sign(ed.privateKey, "EdDSA"))).resolves.toEqual({ tenant: "dev_x", subject: "agent-1" });
+    await expect(verifier.verify(await sign(ed.privateKey, "EdDSA"))).resolves.toMatchObject({ tenant: "dev_x", subject: "agent-1" });
     const strict = await createTokenVerifier({ publicKeyPem: await exportSPKI(ed.publicKey), algorithms: ["EdDSA"], audience: "other" });
     await expect(strict.verify(await sign(ed.privateKey, "EdDSA"))).rejects.toBeInstanceOf(UnauthenticatedError);
   });
 
   it("verifies RS256 through a JWKS endpoint and refuses algorithms outside the allow-list", async () => {
     const verifier = await createTokenVerifier({ jwksUrl, algorithms: ["RS256"] });
-    await expect(verifier.verify(await sign(rsa.privateKey, "RS256", { developer_id: "dev_y" }, "rsa-1"))).resolves.toEqual({ tenant: "dev_y", subject: "agent-1" });
+    await expect(verifier.verify(await sign(rsa.privateKey, "RS256", { developer_id: "dev_y" }, "rsa-1"))).resolves.toMatchObject({ tenant: "dev_y", subject: "agent-1" });
     const edOnly = await createTokenVerifier({ jwksUrl, algorithms: ["EdDSA"] });
     await expect(edOnly.verify(await sign(rsa.privateKey, "RS256", {}, "rsa-1"))).rejects.toThrow(/algorithm is not allowed|invalid token/);
   });
 
   it("uses sub as the developer when there is no developer_id", async () => {
     const verifier = await createTokenVerifier({ jwksUrl, algorithms: ["RS256"] });
-    await expect(verifier.verify(await sign(rsa.privateKey, "RS256", {}, "rsa-1"))).resolves.toEqual({ tenant: "agent-1", subject: "agent-1" });
+    await expect(verifier.verify(await sign(rsa.privateKey, "RS256", {}, "rsa-1"))).resolves.toMatchObject({ tenant: "agent-1", subject: "agent-1" });
   });
 });
 
@@ -105,8 +105,8 @@ describe("token claims", () => {
     const longest = "a".repeat(128);
     expect(await refusal(verifier, await signed({ ...oneHour(), sub: "agent", developer_id: `${longest}a` }))).toBe('token claim "developer_id" is not a valid principal');
     expect(await refusal(verifier, await signed({ ...oneHour(), sub: "agent", developer_id: "org:team|dev-1#" }))).toBe('token claim "developer_id" is not a valid principal');
-    await expect(verifier.verify(await signed({ ...oneHour(), sub: longest }))).resolves.toEqual({ tenant: longest, subject: longest });
-    await expect(verifier.verify(await signed({ ...oneHour(), sub: "a.b@c:d|e-f_G9", developer_id: "org:team|dev-1" }))).resolves.toEqual({
+    await expect(verifier.verify(await signed({ ...oneHour(), sub: longest }))).resolves.toMatchObject({ tenant: longest, subject: longest });
+    await expect(verifier.verify(await signed({ ...oneHour(), sub: "a.b@c:d|e-f_G9", developer_id: "org:team|dev-1" }))).resolves.toMatchObject({
       tenant: "org:team|dev-1",
       subject: "a.b@c:d|e-f_G9",
     });
@@ -135,7 +135,7 @@ describe("token time policy", () => {
     const token = await signed({ sub: "agent", iat: nowSeconds() });
     expect(await refusal(await verifierWith(), token)).toBe('token has no "exp" claim');
     expect(await refusal(await verifierWith({ requireExpiry: true }), token)).toBe('token has no "exp" claim');
-    await expect((await verifierWith({ requireExpiry: false })).verify(token)).resolves.toEqual({ tenant: "agent", subject: "agent" });
+    await expect((await verifierWith({ requireExpiry: false })).verify(token)).resolves.toMatchObject({ tenant: "agent", subject: "agent" });
   });
 
   it("refuses iat or nbf beyond the clock skew in the future, and accepts them within it", async () => {

@@ -1,4 +1,5 @@
 import { SignJWT } from "jose";
+import type { Scope } from "../../src/auth/identity.js";
 import { describe, expect, it } from "vitest";
 import { createTokenVerifier } from "../../src/auth/token-verifier.js";
 import { withVerifiedTokenCache, type VerifiedToken } from "../../src/auth/verified-token-cache.js";
@@ -33,7 +34,7 @@ function countingVerify(answer: (token: string) => VerifiedToken | Error) {
   return { verifyAt, calls };
 }
 
-const principal = { tenant: "dev_a", subject: "agent-1" };
+const identity = { tenant: "dev_a", subject: "agent-1", scopes: new Set<Scope>(["secrets.read"]) };
 
 async function messageOf(promise: Promise<unknown>): Promise<string> {
   const err = await promise.then(
@@ -47,9 +48,9 @@ async function messageOf(promise: Promise<unknown>): Promise<string> {
 describe("verified token cache", () => {
   it("verifies a repeated token once, and each distinct token once", async () => {
     const clock = fakeClock();
-    const { verifyAt, calls } = countingVerify(() => ({ principal, exp: clock.seconds() + 3600 }));
+    const { verifyAt, calls } = countingVerify(() => ({ identity, exp: clock.seconds() + 3600 }));
     const verify = withVerifiedTokenCache(verifyAt, { skewSeconds: 60, now: clock.now });
-    for (let i = 0; i < 5; i++) await expect(verify("token-a", clock.now())).resolves.toEqual(principal);
+    for (let i = 0; i < 5; i++) await expect(verify("token-a", clock.now())).resolves.toEqual(identity);
     await verify("token-b", clock.now());
     await verify("token-a", clock.now());
     expect(calls).toEqual(["token-a", "token-b"]);
@@ -58,19 +59,19 @@ describe("verified token cache", () => {
   it("does not remember refusals", async () => {
     const clock = fakeClock();
     let refuse = true;
-    const { verifyAt, calls } = countingVerify(() => (refuse ? new UnauthenticatedError("invalid token") : { principal, exp: clock.seconds() + 60 }));
+    const { verifyAt, calls } = countingVerify(() => (refuse ? new UnauthenticatedError("invalid token") : { identity, exp: clock.seconds() + 60 }));
     const verify = withVerifiedTokenCache(verifyAt, { skewSeconds: 60, now: clock.now });
     expect(await messageOf(verify("t", clock.now()))).toBe("invalid token");
     expect(await messageOf(verify("t", clock.now()))).toBe("invalid token");
     refuse = false;
-    await expect(verify("t", clock.now())).resolves.toEqual(principal);
+    await expect(verify("t", clock.now())).resolves.toEqual(identity);
     expect(calls).toHaveLength(3);
   });
 
   it("reuses a verification for at most maxAgeSeconds, with or without exp", async () => {
     for (const exp of [undefined, Math.floor(Date.UTC(2030, 0, 1) / 1000) + 24 * 3600]) {
       const clock = fakeClock();
-      const { verifyAt, calls } = countingVerify(() => ({ principal, exp }));
+      const { verifyAt, calls } = countingVerify(() => ({ identity, exp }));
       const verify = withVerifiedTokenCache(verifyAt, { skewSeconds: 60, maxAgeSeconds: 300, now: clock.now });
       await verify("t", clock.now());
       clock.advance(299);
@@ -84,21 +85,21 @@ describe("verified token cache", () => {
 
   it("keeps at most maxEntries tokens, dropping the least recently used", async () => {
     const clock = fakeClock();
-    const { verifyAt, calls } = countingVerify(() => ({ principal, exp: clock.seconds() + 3600 }));
+    const { verifyAt, calls } = countingVerify(() => ({ identity, exp: clock.seconds() + 3600 }));
     const verify = withVerifiedTokenCache(verifyAt, { skewSeconds: 60, maxEntries: 2, now: clock.now });
     for (const token of ["a", "b", "a", "c", "a", "b"]) await verify(token, clock.now());
     // "b" was evicted by "c" ("a" had been used more recently); "a" stayed.
     expect(calls).toEqual(["a", "b", "c", "b"]);
   });
 
-  it("shares one frozen principal, so no call can change what the next one sees", async () => {
+  it("shares one frozen identity, so no call can change what the next one sees", async () => {
     const clock = fakeClock();
-    const { verifyAt } = countingVerify(() => ({ principal: { tenant: "dev_a", subject: "s" }, exp: clock.seconds() + 3600 }));
+    const { verifyAt } = countingVerify(() => ({ identity: { tenant: "dev_a", subject: "s", scopes: new Set<Scope>() }, exp: clock.seconds() + 3600 }));
     const verify = withVerifiedTokenCache(verifyAt, { skewSeconds: 60, now: clock.now });
     const first = await verify("t", clock.now());
     expect(Object.isFrozen(first)).toBe(true);
     expect(() => Object.assign(first, { tenant: "dev_b" })).toThrow(TypeError);
-    await expect(verify("t", clock.now())).resolves.toEqual({ tenant: "dev_a", subject: "s" });
+    await expect(verify("t", clock.now())).resolves.toMatchObject({ tenant: "dev_a", subject: "s" });
   });
 });
 
@@ -111,10 +112,10 @@ describe("token verifier with its cache", () => {
     const uncached = await createTokenVerifier({ ...config, clockSkewSeconds }, { now: clock.now, cache: false });
     const exp = clock.seconds() + 120;
     const token = await signed({ sub: "agent", developer_id: "dev_a", iat: clock.seconds(), exp });
-    await expect(cached.verify(token)).resolves.toEqual({ tenant: "dev_a", subject: "agent" });
+    await expect(cached.verify(token)).resolves.toMatchObject({ tenant: "dev_a", subject: "agent" });
 
     clock.advance(exp - clock.seconds() + clockSkewSeconds - 1);
-    await expect(cached.verify(token)).resolves.toEqual({ tenant: "dev_a", subject: "agent" });
+    await expect(cached.verify(token)).resolves.toMatchObject({ tenant: "dev_a", subject: "agent" });
     await expect(uncached.verify(token)).resolves.toBeDefined();
 
     clock.advance(1);
@@ -129,7 +130,7 @@ describe("token verifier with its cache", () => {
     const token = await signed({ sub: "agent", nbf: clock.seconds() + 30, exp: clock.seconds() + 600 });
     expect(await messageOf(verifier.verify(token))).toBe('token is not valid yet (claim "nbf")');
     clock.advance(30);
-    await expect(verifier.verify(token)).resolves.toEqual({ tenant: "agent", subject: "agent" });
+    await expect(verifier.verify(token)).resolves.toMatchObject({ tenant: "agent", subject: "agent" });
   });
 
   it("re-checks nbf on a hit if the clock steps back", async () => {
@@ -145,9 +146,9 @@ describe("token verifier with its cache", () => {
     const clock = fakeClock();
     const verifier = await createTokenVerifier({ ...config, requireExpiry: false }, { now: clock.now });
     const token = await signed({ sub: "agent", iat: clock.seconds() });
-    await expect(verifier.verify(token)).resolves.toEqual({ tenant: "agent", subject: "agent" });
+    await expect(verifier.verify(token)).resolves.toMatchObject({ tenant: "agent", subject: "agent" });
     clock.advance(3600);
-    await expect(verifier.verify(token)).resolves.toEqual({ tenant: "agent", subject: "agent" });
+    await expect(verifier.verify(token)).resolves.toMatchObject({ tenant: "agent", subject: "agent" });
     const [header, payload, signature = ""] = token.split(".");
     const forged = `${header}.${payload}.${signature.startsWith("A") ? "B" : "A"}${signature.slice(1)}`;
     expect(await messageOf(verifier.verify(forged))).toBe("invalid token");

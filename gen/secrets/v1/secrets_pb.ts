@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secrets/v1/secrets.proto.
  */
 export const file_secrets_v1_secrets: GenFile = /*@__PURE__*/
-  fileDesc("ChhzZWNyZXRzL3YxL3NlY3JldHMucHJvdG8SCnNlY3JldHMudjEi3gEKDVNlY3JldFZlcnNpb24SDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEicKBXN0YXRlGAMgASgOMhguc2VjcmV0cy52MS5WZXJzaW9uU3RhdGUSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYBSABKAkSMAoMZGVzdHJveV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYByABKAki6AMKBlNlY3JldBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEjIKCG1ldGFkYXRhGAMgAygLMiAuc2VjcmV0cy52MS5TZWNyZXQuTWV0YWRhdGFFbnRyeRIWCg5sYXRlc3RfdmVyc2lvbhgEIAEoAxIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYByABKAkSEgoKdXBkYXRlZF9ieRgIIAEoCRIMCgRldGFnGAkgASgJEi8KC2V4cGlyZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtkZWxldGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcHVyZ2VfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbWF4X3ZlcnNpb25zGA0gASgFGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK8AgoTQ3JlYXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEj8KCG1ldGFkYXRhGAQgAygLMi0uc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKA3R0bBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxtYXhfdmVyc2lvbnMYByABKAUSEgoKcmVxdWVzdF9pZBgIIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOgoUQ3JlYXRlU2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiIAoQR2V0U2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJIjcKEUdldFNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IjYKFUdldFNlY3JldFZhbHVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMidwoWR2V0U2VjcmV0VmFsdWVSZXNwb25zZRIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDQoFdmFsdWUYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuoBChJMaXN0U2VjcmV0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEwoLbmFtZV9wcmVmaXgYAyABKAkSSwoPbWV0YWRhdGFfZmlsdGVyGAQgAygLMjIuc2VjcmV0cy52MS5MaXN0U2VjcmV0c1JlcXVlc3QuTWV0YWRhdGFGaWx0ZXJFbnRyeRIUCgxzaG93X2RlbGV0ZWQYBSABKAgaNQoTTWV0YWRhdGFGaWx0ZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlMKE0xpc3RTZWNyZXRzUmVzcG9uc2USIwoHc2VjcmV0cxgBIAMoCzISLnNlY3JldHMudjEuU2VjcmV0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSL2AgoTVXBkYXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxITCgtkZXNjcmlwdGlvbhgDIAEoCRI/CghtZXRhZGF0YRgEIAMoCzItLnNlY3JldHMudjEuVXBkYXRlU2VjcmV0UmVxdWVzdC5NZXRhZGF0YUVudHJ5EhIKBXZhbHVlGAUgASgJSACIAQESDAoEZXRhZxgGIAEoCRIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoDdHRsGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhQKDG1heF92ZXJzaW9ucxgJIAEoBRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCAoGX3ZhbHVlIjoKFFVwZGF0ZVNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IlYKFVB1dFNlY3JldFZhbHVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEgwKBGV0YWcYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCSJoChZQdXRTZWNyZXRWYWx1ZVJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5zZWNyZXRzLnYxLlNlY3JldFZlcnNpb24SIgoGc2VjcmV0GAIgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiUAoZTGlzdFNlY3JldFZlcnNpb25zUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImIKGkxpc3RTZWNyZXRWZXJzaW9uc1Jlc3BvbnNlEisKCHZlcnNpb25zGAEgAygLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJKChtEaXNhYmxlU2VjcmV0VmVyc2lvblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEgwKBGV0YWcYAyABKAkibgocRGlzYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEiIKBnNlY3JldBgCIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IkkKGkVuYWJsZVNlY3JldFZlcnNpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoAxIMCgRldGFnGAMgASgJIm0KG0VuYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEiIKBnNlY3JldBgCIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IkoKG0Rlc3Ryb3lTZWNyZXRWZXJzaW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDAoEZXRhZxgDIAEoCSJuChxEZXN0cm95U2VjcmV0VmVyc2lvblJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5zZWNyZXRzLnYxLlNlY3JldFZlcnNpb24SIgoGc2VjcmV0GAIgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiXgoTRGVsZXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBWZvcmNlGAIgASgIEhwKFHJlY292ZXJ5X3dpbmRvd19kYXlzGAMgASgFEgwKBGV0YWcYBCABKAkiOgoURGVsZXRlU2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiMgoUUmVzdG9yZVNlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRldGFnGAIgASgJIjsKFVJlc3RvcmVTZWNyZXRSZXNwb25zZRIiCgZzZWNyZXQYASABKAsyEi5zZWNyZXRzLnYxLlNlY3JldCIsChtCYXRjaEdldFNlY3JldFZhbHVlc1JlcXVlc3QSDQoFbmFtZXMYASADKAkifQocQmF0Y2hHZXRTZWNyZXRWYWx1ZXNSZXNwb25zZRIyCgZ2YWx1ZXMYASADKAsyIi5zZWNyZXRzLnYxLkdldFNlY3JldFZhbHVlUmVzcG9uc2USKQoGZXJyb3JzGAIgAygLMhkuc2VjcmV0cy52MS5CYXRjaEdldEVycm9yIjwKDUJhdGNoR2V0RXJyb3ISDAoEbmFtZRgBIAEoCRIMCgRjb2RlGAIgASgFEg8KB21lc3NhZ2UYAyABKAkqgQEKDFZlcnNpb25TdGF0ZRIdChlWRVJTSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVVkVSU0lPTl9TVEFURV9FTkFCTEVEEAESGgoWVkVSU0lPTl9TVEFURV9ESVNBQkxFRBACEhsKF1ZFUlNJT05fU1RBVEVfREVTVFJPWUVEEAMyuQkKDlNlY3JldHNTZXJ2aWNlElEKDENyZWF0ZVNlY3JldBIfLnNlY3JldHMudjEuQ3JlYXRlU2VjcmV0UmVxdWVzdBogLnNlY3JldHMudjEuQ3JlYXRlU2VjcmV0UmVzcG9uc2USSAoJR2V0U2VjcmV0Ehwuc2VjcmV0cy52MS5HZXRTZWNyZXRSZXF1ZXN0Gh0uc2VjcmV0cy52MS5HZXRTZWNyZXRSZXNwb25zZRJXCg5HZXRTZWNyZXRWYWx1ZRIhLnNlY3JldHMudjEuR2V0U2VjcmV0VmFsdWVSZXF1ZXN0GiIuc2VjcmV0cy52MS5HZXRTZWNyZXRWYWx1ZVJlc3BvbnNlEk4KC0xpc3RTZWNyZXRzEh4uc2VjcmV0cy52MS5MaXN0U2VjcmV0c1JlcXVlc3QaHy5zZWNyZXRzLnYxLkxpc3RTZWNyZXRzUmVzcG9uc2USUQoMVXBkYXRlU2VjcmV0Eh8uc2VjcmV0cy52MS5VcGRhdGVTZWNyZXRSZXF1ZXN0GiAuc2VjcmV0cy52MS5VcGRhdGVTZWNyZXRSZXNwb25zZRJXCg5QdXRTZWNyZXRWYWx1ZRIhLnNlY3JldHMudjEuUHV0U2VjcmV0VmFsdWVSZXF1ZXN0GiIuc2VjcmV0cy52MS5QdXRTZWNyZXRWYWx1ZVJlc3BvbnNlEmMKEkxpc3RTZWNyZXRWZXJzaW9ucxIlLnNlY3JldHMudjEuTGlzdFNlY3JldFZlcnNpb25zUmVxdWVzdBomLnNlY3JldHMudjEuTGlzdFNlY3JldFZlcnNpb25zUmVzcG9uc2USaQoURGlzYWJsZVNlY3JldFZlcnNpb24SJy5zZWNyZXRzLnYxLkRpc2FibGVTZWNyZXRWZXJzaW9uUmVxdWVzdBooLnNlY3JldHMudjEuRGlzYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRJmChNFbmFibGVTZWNyZXRWZXJzaW9uEiYuc2VjcmV0cy52MS5FbmFibGVTZWNyZXRWZXJzaW9uUmVxdWVzdBonLnNlY3JldHMudjEuRW5hYmxlU2VjcmV0VmVyc2lvblJlc3BvbnNlEmkKFERlc3Ryb3lTZWNyZXRWZXJzaW9uEicuc2VjcmV0cy52MS5EZXN0cm95U2VjcmV0VmVyc2lvblJlcXVlc3QaKC5zZWNyZXRzLnYxLkRlc3Ryb3lTZWNyZXRWZXJzaW9uUmVzcG9uc2USUQoMRGVsZXRlU2VjcmV0Eh8uc2VjcmV0cy52MS5EZWxldGVTZWNyZXRSZXF1ZXN0GiAuc2VjcmV0cy52MS5EZWxldGVTZWNyZXRSZXNwb25zZRJUCg1SZXN0b3JlU2VjcmV0EiAuc2VjcmV0cy52MS5SZXN0b3JlU2VjcmV0UmVxdWVzdBohLnNlY3JldHMudjEuUmVzdG9yZVNlY3JldFJlc3BvbnNlEmkKFEJhdGNoR2V0U2VjcmV0VmFsdWVzEicuc2VjcmV0cy52MS5CYXRjaEdldFNlY3JldFZhbHVlc1JlcXVlc3QaKC5zZWNyZXRzLnYxLkJhdGNoR2V0U2VjcmV0VmFsdWVzUmVzcG9uc2VCOFo2Z2l0aHViLmNvbS9zZWNyZXRzLXNlcnZpY2UvZ2VuL2dvL3NlY3JldHMvdjE7c2VjcmV0c3YxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChhzZWNyZXRzL3YxL3NlY3JldHMucHJvdG8SCnNlY3JldHMudjEi3gEKDVNlY3JldFZlcnNpb24SDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEicKBXN0YXRlGAMgASgOMhguc2VjcmV0cy52MS5WZXJzaW9uU3RhdGUSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYBSABKAkSMAoMZGVzdHJveV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYByABKAkingQKBlNlY3JldBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEjIKCG1ldGFkYXRhGAMgAygLMiAuc2VjcmV0cy52MS5TZWNyZXQuTWV0YWRhdGFFbnRyeRIWCg5sYXRlc3RfdmVyc2lvbhgEIAEoAxIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYByABKAkSEgoKdXBkYXRlZF9ieRgIIAEoCRIMCgRldGFnGAkgASgJEi8KC2V4cGlyZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtkZWxldGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcHVyZ2VfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbWF4X3ZlcnNpb25zGA0gASgFEjQKEGxhc3RfYWNjZXNzX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK8AgoTQ3JlYXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEj8KCG1ldGFkYXRhGAQgAygLMi0uc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKA3R0bBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxtYXhfdmVyc2lvbnMYByABKAUSEgoKcmVxdWVzdF9pZBgIIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOgoUQ3JlYXRlU2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiIAoQR2V0U2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJIjcKEUdldFNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IjYKFUdldFNlY3JldFZhbHVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMidwoWR2V0U2VjcmV0VmFsdWVSZXNwb25zZRIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDQoFdmFsdWUYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuoBChJMaXN0U2VjcmV0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEwoLbmFtZV9wcmVmaXgYAyABKAkSSwoPbWV0YWRhdGFfZmlsdGVyGAQgAygLMjIuc2VjcmV0cy52MS5MaXN0U2VjcmV0c1JlcXVlc3QuTWV0YWRhdGFGaWx0ZXJFbnRyeRIUCgxzaG93X2RlbGV0ZWQYBSABKAgaNQoTTWV0YWRhdGFGaWx0ZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlMKE0xpc3RTZWNyZXRzUmVzcG9uc2USIwoHc2VjcmV0cxgBIAMoCzISLnNlY3JldHMudjEuU2VjcmV0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSL2AgoTVXBkYXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxITCgtkZXNjcmlwdGlvbhgDIAEoCRI/CghtZXRhZGF0YRgEIAMoCzItLnNlY3JldHMudjEuVXBkYXRlU2VjcmV0UmVxdWVzdC5NZXRhZGF0YUVudHJ5EhIKBXZhbHVlGAUgASgJSACIAQESDAoEZXRhZxgGIAEoCRIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoDdHRsGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhQKDG1heF92ZXJzaW9ucxgJIAEoBRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCAoGX3ZhbHVlIjoKFFVwZGF0ZVNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IlYKFVB1dFNlY3JldFZhbHVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEgwKBGV0YWcYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCSJoChZQdXRTZWNyZXRWYWx1ZVJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5zZWNyZXRzLnYxLlNlY3JldFZlcnNpb24SIgoGc2VjcmV0GAIgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiUAoZTGlzdFNlY3JldFZlcnNpb25zUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImIKGkxpc3RTZWNyZXRWZXJzaW9uc1Jlc3BvbnNlEisKCHZlcnNpb25zGAEgAygLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJKChtEaXNhYmxlU2VjcmV0VmVyc2lvblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEgwKBGV0YWcYAyABKAkibgocRGlzYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEiIKBnNlY3JldBgCIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IkkKGkVuYWJsZVNlY3JldFZlcnNpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoAxIMCgRldGFnGAMgASgJIm0KG0VuYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEiIKBnNlY3JldBgCIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IkoKG0Rlc3Ryb3lTZWNyZXRWZXJzaW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDAoEZXRhZxgDIAEoCSJuChxEZXN0cm95U2VjcmV0VmVyc2lvblJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5zZWNyZXRzLnYxLlNlY3JldFZlcnNpb24SIgoGc2VjcmV0GAIgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiXgoTRGVsZXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBWZvcmNlGAIgASgIEhwKFHJlY292ZXJ5X3dpbmRvd19kYXlzGAMgASgFEgwKBGV0YWcYBCABKAkiOgoURGVsZXRlU2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiMgoUUmVzdG9yZVNlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRldGFnGAIgASgJIjsKFVJlc3RvcmVTZWNyZXRSZXNwb25zZRIiCgZzZWNyZXQYASABKAsyEi5zZWNyZXRzLnYxLlNlY3JldCIsChtCYXRjaEdldFNlY3JldFZhbHVlc1JlcXVlc3QSDQoFbmFtZXMYASADKAkifQocQmF0Y2hHZXRTZWNyZXRWYWx1ZXNSZXNwb25zZRIyCgZ2YWx1ZXMYASADKAsyIi5zZWNyZXRzLnYxLkdldFNlY3JldFZhbHVlUmVzcG9uc2USKQoGZXJyb3JzGAIgAygLMhkuc2VjcmV0cy52MS5CYXRjaEdldEVycm9yIjwKDUJhdGNoR2V0RXJyb3ISDAoEbmFtZRgBIAEoCRIMCgRjb2RlGAIgASgFEg8KB21lc3NhZ2UYAyABKAkicAoWQ3JlYXRlVGFza1Rva2VuUmVxdWVzdBIPCgdzZWNyZXRzGAEgAygJEg4KBnNjb3BlcxgCIAMoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFbGFiZWwYBCABKAkiawoXQ3JlYXRlVGFza1Rva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHRva2VuX2lkGAMgASgJIioKFlJldm9rZVRhc2tUb2tlblJlcXVlc3QSEAoIdG9rZW5faWQYASABKAkiGQoXUmV2b2tlVGFza1Rva2VuUmVzcG9uc2Ui1wEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDAoEbmFtZRgDIAEoCRIOCgZtZXRob2QYBCABKAkSEQoEY29kZRgFIAEoBUgAiAEBEi4KCnN0YXJ0X3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIHCgVfY29kZSJaChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRImCgZldmVudHMYASADKAsyFi5zZWNyZXRzLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIsQCCgpBdWRpdEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEi4KCmV2ZW50X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYAyABKAkSEQoJcHJpbmNpcGFsGAQgASgJEhQKDGRldmVsb3Blcl9pZBgFIAEoCRIRCglkZWxlZ2F0ZWQYBiABKAgSEAoIdG9rZW5faWQYByABKAkSEwoLdG9rZW5fbGFiZWwYCCABKAkSDgoGbWV0aG9kGAkgASgJEg0KBW5hbWVzGAogAygJEhAKCHZlcnNpb25zGAsgAygDEgwKBGNvZGUYDCABKAUSFAoMcGVlcl9hZGRyZXNzGA0gASgJEhIKCnVzZXJfYWdlbnQYDiABKAkSFAoMbXRsc19zdWJqZWN0GA8gASgJIhcKFVJ1bk1haW50ZW5hbmNlUmVxdWVzdCKiAQoWUnVuTWFpbnRlbmFuY2VSZXNwb25zZRIWCg5wdXJnZWRfc2VjcmV0cxgBIAEoBRIYChBjb21wbGV0ZWRfd3JpdGVzGAIgASgFEhsKE3JlbW92ZWRfcmVxdWVzdF9pZHMYAyABKAUSGwoTcmVtb3ZlZF90YXNrX3Rva2VucxgEIAEoBRIcChRyZW1vdmVkX2F1ZGl0X2V2ZW50cxgFIAEoBSqBAQoMVmVyc2lvblN0YXRlEh0KGVZFUlNJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIZChVWRVJTSU9OX1NUQVRFX0VOQUJMRUQQARIaChZWRVJTSU9OX1NUQVRFX0RJU0FCTEVEEAISGwoXVkVSU0lPTl9TVEFURV9ERVNUUk9ZRUQQAzKmDAoOU2VjcmV0c1NlcnZpY2USUQoMQ3JlYXRlU2VjcmV0Eh8uc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0GiAuc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXNwb25zZRJICglHZXRTZWNyZXQSHC5zZWNyZXRzLnYxLkdldFNlY3JldFJlcXVlc3QaHS5zZWNyZXRzLnYxLkdldFNlY3JldFJlc3BvbnNlElcKDkdldFNlY3JldFZhbHVlEiEuc2VjcmV0cy52MS5HZXRTZWNyZXRWYWx1ZVJlcXVlc3QaIi5zZWNyZXRzLnYxLkdldFNlY3JldFZhbHVlUmVzcG9uc2USTgoLTGlzdFNlY3JldHMSHi5zZWNyZXRzLnYxLkxpc3RTZWNyZXRzUmVxdWVzdBofLnNlY3JldHMudjEuTGlzdFNlY3JldHNSZXNwb25zZRJRCgxVcGRhdGVTZWNyZXQSHy5zZWNyZXRzLnYxLlVwZGF0ZVNlY3JldFJlcXVlc3QaIC5zZWNyZXRzLnYxLlVwZGF0ZVNlY3JldFJlc3BvbnNlElcKDlB1dFNlY3JldFZhbHVlEiEuc2VjcmV0cy52MS5QdXRTZWNyZXRWYWx1ZVJlcXVlc3QaIi5zZWNyZXRzLnYxLlB1dFNlY3JldFZhbHVlUmVzcG9uc2USYwoSTGlzdFNlY3JldFZlcnNpb25zEiUuc2VjcmV0cy52MS5MaXN0U2VjcmV0VmVyc2lvbnNSZXF1ZXN0GiYuc2VjcmV0cy52MS5MaXN0U2VjcmV0VmVyc2lvbnNSZXNwb25zZRJpChREaXNhYmxlU2VjcmV0VmVyc2lvbhInLnNlY3JldHMudjEuRGlzYWJsZVNlY3JldFZlcnNpb25SZXF1ZXN0Giguc2VjcmV0cy52MS5EaXNhYmxlU2VjcmV0VmVyc2lvblJlc3BvbnNlEmYKE0VuYWJsZVNlY3JldFZlcnNpb24SJi5zZWNyZXRzLnYxLkVuYWJsZVNlY3JldFZlcnNpb25SZXF1ZXN0Gicuc2VjcmV0cy52MS5FbmFibGVTZWNyZXRWZXJzaW9uUmVzcG9uc2USaQoURGVzdHJveVNlY3JldFZlcnNpb24SJy5zZWNyZXRzLnYxLkRlc3Ryb3lTZWNyZXRWZXJzaW9uUmVxdWVzdBooLnNlY3JldHMudjEuRGVzdHJveVNlY3JldFZlcnNpb25SZXNwb25zZRJRCgxEZWxldGVTZWNyZXQSHy5zZWNyZXRzLnYxLkRlbGV0ZVNlY3JldFJlcXVlc3QaIC5zZWNyZXRzLnYxLkRlbGV0ZVNlY3JldFJlc3BvbnNlElQKDVJlc3RvcmVTZWNyZXQSIC5zZWNyZXRzLnYxLlJlc3RvcmVTZWNyZXRSZXF1ZXN0GiEuc2VjcmV0cy52MS5SZXN0b3JlU2VjcmV0UmVzcG9uc2USaQoUQmF0Y2hHZXRTZWNyZXRWYWx1ZXMSJy5zZWNyZXRzLnYxLkJhdGNoR2V0U2VjcmV0VmFsdWVzUmVxdWVzdBooLnNlY3JldHMudjEuQmF0Y2hHZXRTZWNyZXRWYWx1ZXNSZXNwb25zZRJaCg9DcmVhdGVUYXNrVG9rZW4SIi5zZWNyZXRzLnYxLkNyZWF0ZVRhc2tUb2tlblJlcXVlc3QaIy5zZWNyZXRzLnYxLkNyZWF0ZVRhc2tUb2tlblJlc3BvbnNlEloKD1Jldm9rZVRhc2tUb2tlbhIiLnNlY3JldHMudjEuUmV2b2tlVGFza1Rva2VuUmVxdWVzdBojLnNlY3JldHMudjEuUmV2b2tlVGFza1Rva2VuUmVzcG9uc2USWgoPTGlzdEF1ZGl0RXZlbnRzEiIuc2VjcmV0cy52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiMuc2VjcmV0cy52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZRJXCg5SdW5NYWludGVuYW5jZRIhLnNlY3JldHMudjEuUnVuTWFpbnRlbmFuY2VSZXF1ZXN0GiIuc2VjcmV0cy52MS5SdW5NYWludGVuYW5jZVJlc3BvbnNlQjhaNmdpdGh1Yi5jb20vc2VjcmV0cy1zZXJ2aWNlL2dlbi9nby9zZWNyZXRzL3YxO3NlY3JldHN2MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * SecretVersion is the metadata of one version. It never carries the value.
@@ -153,6 +153,13 @@ export type Secret = Message<"secrets.v1.Secret"> & {
    * @generated from field: int32 max_versions = 13;
    */
   maxVersions: number;
+
+  /**
+   * When a value of the secret was last read (day precision: recorded at most once an hour).
+   *
+   * @generated from field: google.protobuf.Timestamp last_access_time = 14;
+   */
+  lastAccessTime?: Timestamp | undefined;
 };
 
 /**
@@ -902,6 +909,353 @@ export const BatchGetErrorSchema: GenMessage<BatchGetError> = /*@__PURE__*/
   messageDesc(file_secrets_v1_secrets, 28);
 
 /**
+ * @generated from message secrets.v1.CreateTaskTokenRequest
+ */
+export type CreateTaskTokenRequest = Message<"secrets.v1.CreateTaskTokenRequest"> & {
+  /**
+   * Names or globs (only * and ? are special; [A-Za-z0-9_*?], 1-128 characters) the token may
+   * touch; each must be covered by one of the caller's. At least one.
+   *
+   * @generated from field: repeated string secrets = 1;
+   */
+  secrets: string[];
+
+  /**
+   * Scopes granted (secrets.read, secrets.access, secrets.write); each must be the caller's.
+   * secrets.delegate and secrets.admin are never granted. At least one.
+   *
+   * @generated from field: repeated string scopes = 2;
+   */
+  scopes: string[];
+
+  /**
+   * 0 or unset means 15 minutes; at most 1 hour. Never past the caller's own expiry.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 3;
+   */
+  ttl?: Duration | undefined;
+
+  /**
+   * Recorded in the audit events of calls made with the token; at most 128 characters.
+   *
+   * @generated from field: string label = 4;
+   */
+  label: string;
+};
+
+/**
+ * Describes the message secrets.v1.CreateTaskTokenRequest.
+ * Use `create(CreateTaskTokenRequestSchema)` to create a new message.
+ */
+export const CreateTaskTokenRequestSchema: GenMessage<CreateTaskTokenRequest> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 29);
+
+/**
+ * @generated from message secrets.v1.CreateTaskTokenResponse
+ */
+export type CreateTaskTokenResponse = Message<"secrets.v1.CreateTaskTokenResponse"> & {
+  /**
+   * A bearer token (JWT, EdDSA, issuer "secrets-service/task").
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expire_time = 2;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * Names the token in audit events and in RevokeTaskToken.
+   *
+   * @generated from field: string token_id = 3;
+   */
+  tokenId: string;
+};
+
+/**
+ * Describes the message secrets.v1.CreateTaskTokenResponse.
+ * Use `create(CreateTaskTokenResponseSchema)` to create a new message.
+ */
+export const CreateTaskTokenResponseSchema: GenMessage<CreateTaskTokenResponse> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 30);
+
+/**
+ * @generated from message secrets.v1.RevokeTaskTokenRequest
+ */
+export type RevokeTaskTokenRequest = Message<"secrets.v1.RevokeTaskTokenRequest"> & {
+  /**
+   * @generated from field: string token_id = 1;
+   */
+  tokenId: string;
+};
+
+/**
+ * Describes the message secrets.v1.RevokeTaskTokenRequest.
+ * Use `create(RevokeTaskTokenRequestSchema)` to create a new message.
+ */
+export const RevokeTaskTokenRequestSchema: GenMessage<RevokeTaskTokenRequest> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 31);
+
+/**
+ * @generated from message secrets.v1.RevokeTaskTokenResponse
+ */
+export type RevokeTaskTokenResponse = Message<"secrets.v1.RevokeTaskTokenResponse"> & {
+};
+
+/**
+ * Describes the message secrets.v1.RevokeTaskTokenResponse.
+ * Use `create(RevokeTaskTokenResponseSchema)` to create a new message.
+ */
+export const RevokeTaskTokenResponseSchema: GenMessage<RevokeTaskTokenResponse> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 32);
+
+/**
+ * @generated from message secrets.v1.ListAuditEventsRequest
+ */
+export type ListAuditEventsRequest = Message<"secrets.v1.ListAuditEventsRequest"> & {
+  /**
+   * 0 means 50; values above 1,000 are coerced to 1,000.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * Opaque cursor from a previous response of the same query.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * Only events that touched this secret.
+   *
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * Only events of this RPC (its short name, "GetSecretValue").
+   *
+   * @generated from field: string method = 4;
+   */
+  method: string;
+
+  /**
+   * Only events with this gRPC status code (unset: any).
+   *
+   * @generated from field: optional int32 code = 5;
+   */
+  code?: number | undefined;
+
+  /**
+   * Inclusive.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 6;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Exclusive.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 7;
+   */
+  endTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message secrets.v1.ListAuditEventsRequest.
+ * Use `create(ListAuditEventsRequestSchema)` to create a new message.
+ */
+export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 33);
+
+/**
+ * @generated from message secrets.v1.ListAuditEventsResponse
+ */
+export type ListAuditEventsResponse = Message<"secrets.v1.ListAuditEventsResponse"> & {
+  /**
+   * Newest first: (event_time, event_id) descending.
+   *
+   * @generated from field: repeated secrets.v1.AuditEvent events = 1;
+   */
+  events: AuditEvent[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message secrets.v1.ListAuditEventsResponse.
+ * Use `create(ListAuditEventsResponseSchema)` to create a new message.
+ */
+export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 34);
+
+/**
+ * AuditEvent records one RPC. It never carries a value, a token or a request body.
+ *
+ * @generated from message secrets.v1.AuditEvent
+ */
+export type AuditEvent = Message<"secrets.v1.AuditEvent"> & {
+  /**
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp event_time = 2;
+   */
+  eventTime?: Timestamp | undefined;
+
+  /**
+   * x-request-id when sent, else the generated one returned in the x-request-id response header.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+
+  /**
+   * The token's sub (for a delegated call, the delegate's).
+   *
+   * @generated from field: string principal = 4;
+   */
+  principal: string;
+
+  /**
+   * The tenant the call acted for.
+   *
+   * @generated from field: string developer_id = 5;
+   */
+  developerId: string;
+
+  /**
+   * The tenant was chosen with x-developer-id by a secrets.delegate token.
+   *
+   * @generated from field: bool delegated = 6;
+   */
+  delegated: boolean;
+
+  /**
+   * Set for calls made with a task token.
+   *
+   * @generated from field: string token_id = 7;
+   */
+  tokenId: string;
+
+  /**
+   * @generated from field: string token_label = 8;
+   */
+  tokenLabel: string;
+
+  /**
+   * The RPC's short name ("GetSecretValue").
+   *
+   * @generated from field: string method = 9;
+   */
+  method: string;
+
+  /**
+   * Every secret the call touched.
+   *
+   * @generated from field: repeated string names = 10;
+   */
+  names: string[];
+
+  /**
+   * Parallel to names; 0 = no particular version.
+   *
+   * @generated from field: repeated int64 versions = 11;
+   */
+  versions: bigint[];
+
+  /**
+   * gRPC status code of the call's outcome.
+   *
+   * @generated from field: int32 code = 12;
+   */
+  code: number;
+
+  /**
+   * @generated from field: string peer_address = 13;
+   */
+  peerAddress: string;
+
+  /**
+   * @generated from field: string user_agent = 14;
+   */
+  userAgent: string;
+
+  /**
+   * Subject of the client certificate (mutual TLS).
+   *
+   * @generated from field: string mtls_subject = 15;
+   */
+  mtlsSubject: string;
+};
+
+/**
+ * Describes the message secrets.v1.AuditEvent.
+ * Use `create(AuditEventSchema)` to create a new message.
+ */
+export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 35);
+
+/**
+ * @generated from message secrets.v1.RunMaintenanceRequest
+ */
+export type RunMaintenanceRequest = Message<"secrets.v1.RunMaintenanceRequest"> & {
+};
+
+/**
+ * Describes the message secrets.v1.RunMaintenanceRequest.
+ * Use `create(RunMaintenanceRequestSchema)` to create a new message.
+ */
+export const RunMaintenanceRequestSchema: GenMessage<RunMaintenanceRequest> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 36);
+
+/**
+ * @generated from message secrets.v1.RunMaintenanceResponse
+ */
+export type RunMaintenanceResponse = Message<"secrets.v1.RunMaintenanceResponse"> & {
+  /**
+   * @generated from field: int32 purged_secrets = 1;
+   */
+  purgedSecrets: number;
+
+  /**
+   * @generated from field: int32 completed_writes = 2;
+   */
+  completedWrites: number;
+
+  /**
+   * @generated from field: int32 removed_request_ids = 3;
+   */
+  removedRequestIds: number;
+
+  /**
+   * @generated from field: int32 removed_task_tokens = 4;
+   */
+  removedTaskTokens: number;
+
+  /**
+   * @generated from field: int32 removed_audit_events = 5;
+   */
+  removedAuditEvents: number;
+};
+
+/**
+ * Describes the message secrets.v1.RunMaintenanceResponse.
+ * Use `create(RunMaintenanceResponseSchema)` to create a new message.
+ */
+export const RunMaintenanceResponseSchema: GenMessage<RunMaintenanceResponse> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 37);
+
+/**
  * The state of one version of a secret.
  *
  * @generated from enum secrets.v1.VersionState
@@ -1077,6 +1431,49 @@ export const SecretsService: GenService<{
     methodKind: "unary";
     input: typeof BatchGetSecretValuesRequestSchema;
     output: typeof BatchGetSecretValuesResponseSchema;
+  },
+  /**
+   * CreateTaskToken mints a short-lived token for one task execution, no wider than the caller's
+   * own: its scopes and secret name globs are subsets of the caller's, and it ends no later.
+   *
+   * @generated from rpc secrets.v1.SecretsService.CreateTaskToken
+   */
+  createTaskToken: {
+    methodKind: "unary";
+    input: typeof CreateTaskTokenRequestSchema;
+    output: typeof CreateTaskTokenResponseSchema;
+  },
+  /**
+   * RevokeTaskToken ends a task token on every replica within a second. Revoking twice is OK.
+   *
+   * @generated from rpc secrets.v1.SecretsService.RevokeTaskToken
+   */
+  revokeTaskToken: {
+    methodKind: "unary";
+    input: typeof RevokeTaskTokenRequestSchema;
+    output: typeof RevokeTaskTokenResponseSchema;
+  },
+  /**
+   * ListAuditEvents lists the caller's tenant's audit events, newest first.
+   *
+   * @generated from rpc secrets.v1.SecretsService.ListAuditEvents
+   */
+  listAuditEvents: {
+    methodKind: "unary";
+    input: typeof ListAuditEventsRequestSchema;
+    output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * RunMaintenance runs the maintenance sweep now (needs scope secrets.admin): purges secrets whose
+   * deletion became final, completes dead writers' versions, removes expired request ids, task
+   * tokens and audit events past their retention.
+   *
+   * @generated from rpc secrets.v1.SecretsService.RunMaintenance
+   */
+  runMaintenance: {
+    methodKind: "unary";
+    input: typeof RunMaintenanceRequestSchema;
+    output: typeof RunMaintenanceResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_secrets_v1_secrets, 0);

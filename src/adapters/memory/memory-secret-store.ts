@@ -76,6 +76,17 @@ export class MemorySecretStore implements SecretStore {
     return copy(next);
   }
 
+  async recordAccess(tenant: string, name: string, time: Date): Promise<void> {
+    checkString("tenant", tenant);
+    checkString("name", name);
+    checkDate("time", time);
+    const id = this.byName.get(nameKey(tenant, name));
+    const current = id === undefined ? undefined : this.secrets.get(id);
+    if (id === undefined || !current || (current.lastAccessTime && current.lastAccessTime >= time)) return;
+    // updateSecret spreads the stored record under its patch, so the time survives later writes.
+    this.secrets.set(id, { ...current, lastAccessTime: new Date(time) });
+  }
+
   async claimRevision(claim: RevisionClaim): Promise<boolean> {
     checkClaim(claim);
     const key = `${claim.secretId}:${claim.revision}`;

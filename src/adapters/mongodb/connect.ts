@@ -1,7 +1,9 @@
 import { MongoClient } from "mongodb";
+import { MongoAuditStore } from "./mongo-audit-store.js";
 import { MongoCacheStateStore } from "./mongo-cache-state-store.js";
 import { MongoIdempotencyStore } from "./mongo-idempotency-store.js";
 import { MongoSecretStore } from "./mongo-secret-store.js";
+import { MongoTaskTokenStore } from "./mongo-task-token-store.js";
 import { unavailable } from "./errors.js";
 
 export interface MongoOptions {
@@ -15,6 +17,8 @@ export interface MongoStores {
   readonly secrets: MongoSecretStore;
   readonly idempotency: MongoIdempotencyStore;
   readonly cacheState: MongoCacheStateStore;
+  readonly audit: MongoAuditStore;
+  readonly taskTokens: MongoTaskTokenStore;
   close(): Promise<void>;
 }
 
@@ -29,9 +33,13 @@ export async function connectMongo(options: MongoOptions): Promise<MongoStores> 
     const db = client.db(dbNameFromUri(options.uri) ?? options.defaultDb);
     const secrets = new MongoSecretStore(db);
     const idempotency = new MongoIdempotencyStore(db);
+    const audit = new MongoAuditStore(db);
+    const taskTokens = new MongoTaskTokenStore(db);
     await secrets.ensureIndexes();
     await idempotency.ensureIndexes();
-    return { secrets, idempotency, cacheState: new MongoCacheStateStore(db), close: () => client.close() };
+    await audit.ensureIndexes();
+    await taskTokens.ensureIndexes();
+    return { secrets, idempotency, cacheState: new MongoCacheStateStore(db), audit, taskTokens, close: () => client.close() };
   } catch (err) {
     await client.close().catch(() => {});
     throw unavailable(err);

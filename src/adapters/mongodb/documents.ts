@@ -46,6 +46,8 @@ export interface SecretDoc {
   updatedBy: string;
   etag: string;
   revision: number;
+  /** Set only by recordAccess, never by a patch, so no write path clears it; missing in documents older than the field. */
+  lastAccessTime?: Date | null;
 }
 
 export interface CurrentDoc {
@@ -130,6 +132,7 @@ export function toSecretDoc(s: SecretRecord): SecretDoc {
     updatedBy: s.updatedBy,
     etag: s.etag,
     revision: s.revision,
+    lastAccessTime: s.lastAccessTime ?? null,
   };
 }
 
@@ -153,6 +156,7 @@ export function fromSecretDoc(d: SecretDoc): SecretRecord {
     updatedBy: d.updatedBy,
     etag: d.etag,
     revision: Number(d.revision),
+    ...(d.lastAccessTime ? { lastAccessTime: d.lastAccessTime } : {}),
   };
 }
 

@@ -97,6 +97,7 @@ export class MongoSecretStore implements SecretStore {
 
   async listSecrets(query: ListQuery): Promise<SecretRecord[]> {
     checkListQuery(query);
+    if (query.nameGlobs?.length === 0) return [];
     const name: Record<string, string> = {};
     if (query.namePrefix) {
       name.$gte = query.namePrefix;
@@ -109,6 +110,8 @@ export class MongoSecretStore implements SecretStore {
     };
     if (Object.keys(name).length > 0) filter.name = name;
     if (!query.showDeleted) filter.deleteTime = null;
+    // checkListQuery let only the glob alphabet through, so each glob is a plain anchored pattern.
+    if (query.nameGlobs) filter.$and = [{ $or: query.nameGlobs.map((g) => ({ name: { $regex: globPattern(g) } })) }];
     const labels = toLabels(query.metadataFilter);
     if (labels.length > 0) filter.labels = { $all: labels };
     const docs = await guard(() => this.secrets.find(filter, NO_SEALED).sort({ name: 1 }).limit(query.limit).toArray());
@@ -122,6 +125,15 @@ export class MongoSecretStore implements SecretStore {
     const filter = { _id: secretDocId(ref.tenant, ref.name), sid: ref.id, revision: expectedRevision };
     const doc = await guard(() => this.secrets.findOneAndUpdate(filter, { $set: toSecretSet(patch) }, { returnDocument: "after" }));
     return doc ? fromSecretDoc(doc) : undefined;
+  }
+
+  async recordAccess(tenant: string, name: string, time: Date): Promise<void> {
+    checkString("tenant", tenant);
+    checkString("name", name);
+    checkDate("time", time);
+    // The filter keeps a later time already stored; `null` also matches documents without the field.
+    const filter = { _id: secretDocId(tenant, name), $or: [{ lastAccessTime: null }, { lastAccessTime: { $lt: time } }] };
+    await guard(() => this.secrets.updateOne(filter, { $set: { lastAccessTime: time } }));
   }
 
   async claimRevision(claim: RevisionClaim): Promise<boolean> {
@@ -267,4 +279,9 @@ export class MongoSecretStore implements SecretStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/** `stripe_*` as `^stripe_.*$`: the glob alphabet has no other character special to a regular expression. */
+function globPattern(glob: string): string {
+  return `^${glob.replaceAll("*", ".*").replaceAll("?", ".")}$`;
 }

@@ -1,0 +1,78 @@
+import { LRUCache } from "lru-cache";
+import type { Clock } from "../ports/clock.js";
+import type { SecretStore } from "../ports/secret-store.js";
+
+// Secret.last_access_time lets operators find secrets nobody reads. It is a hint, not an audit:
+// reads must not wait for it, and writing it on every read would double the store's load, so
+// each (tenant, name) is written at most once an interval, in the background. Forgetting a name
+// (evicted from the bounded table, or a process restart) costs at most one extra write.
+
+export interface AccessRecorder {
+  /** Notes a value read; at most one store write per (tenant, name) per interval, in the background. Never throws, never waits. */
+  accessed(tenant: string, name: string): void;
+  /** Waits for the writes started so far (tests, shutdown). */
+  flush(): Promise<void>;
+}
+
+export interface AccessRecorderDeps {
+  readonly store: Pick<SecretStore, "recordAccess">;
+  readonly clock: Clock;
+  /** Told of a failed write (the read it came from has already succeeded). */
+  readonly report?: (err: unknown) => void;
+}
+
+export interface AccessRecorderOptions {
+  /** Least time between two writes for one secret; default one hour. */
+  readonly intervalMs?: number;
+  /** Names remembered at once; default 100 000. */
+  readonly maxTracked?: number;
+}
+
+/** When the next read of a name writes; present from the start of a write, so concurrent reads start one. */
+interface Tracked {
+  readonly dueMs: number;
+}
+
+export function createAccessRecorder(deps: AccessRecorderDeps, options: AccessRecorderOptions = {}): AccessRecorder {
+  const intervalMs = options.intervalMs ?? 3_600_000;
+  const tracked = new LRUCache<string, Tracked>({ max: options.maxTracked ?? 100_000 });
+  const writing = new Set<Promise<void>>();
+
+  function report(err: unknown): void {
+    try {
+      deps.report?.(err);
+    } catch {
+      // A failing reporter must not turn a background write into an unhandled rejection.
+    }
+  }
+
+  function write(key: string, entry: Tracked, tenant: string, name: string, time: Date): void {
+    // async so that a store throwing synchronously rejects instead of throwing into the read.
+    const done = (async () => deps.store.recordAccess(tenant, name, time))().catch((err: unknown) => {
+      report(err);
+      // Forgotten, so the next read retries rather than waiting out the interval.
+      if (tracked.peek(key) === entry) tracked.delete(key);
+    });
+    writing.add(done);
+    void done.finally(() => writing.delete(done));
+  }
+
+  return {
+    accessed(tenant, name) {
+      try {
+        const now = deps.clock.now();
+        const key = `${tenant.length}:${tenant}/${name}`;
+        const seen = tracked.get(key);
+        if (seen && now.getTime() < seen.dueMs) return;
+        const entry = { dueMs: now.getTime() + intervalMs };
+        tracked.set(key, entry);
+        write(key, entry, tenant, name, now);
+      } catch (err) {
+        report(err);
+      }
+    },
+    async flush() {
+      await Promise.all([...writing]);
+    },
+  };
+}
