@@ -5,7 +5,9 @@ import type { SecretStore } from "../ports/secret-store.js";
 // Secret.last_access_time lets operators find secrets nobody reads. It is a hint, not an audit:
 // reads must not wait for it, and writing it on every read would double the store's load, so
 // each (tenant, name) is written at most once an interval, in the background. Forgetting a name
-// (evicted from the bounded table, or a process restart) costs at most one extra write.
+// (evicted from the bounded table, or a process restart) costs at most one extra write. Writes go
+// one at a time: a batch read of 100 names must not become 100 concurrent updates (FerretDB's
+// SQLite backend wedged a database under that), and a bounded queue sheds what it cannot keep.
 
 export interface AccessRecorder {
   /** Notes a value read; at most one store write per (tenant, name) per interval, in the background. Never throws, never waits. */
@@ -26,6 +28,8 @@ export interface AccessRecorderOptions {
   readonly intervalMs?: number;
   /** Names remembered at once; default 100 000. */
   readonly maxTracked?: number;
+  /** Writes waiting at most; beyond, a name is forgotten (its next read tries again). Default 10 000. */
+  readonly maxPending?: number;
 }
 
 /** When the next read of a name writes; present from the start of a write, so concurrent reads start one. */
@@ -36,7 +40,9 @@ interface Tracked {
 export function createAccessRecorder(deps: AccessRecorderDeps, options: AccessRecorderOptions = {}): AccessRecorder {
   const intervalMs = options.intervalMs ?? 3_600_000;
   const tracked = new LRUCache<string, Tracked>({ max: options.maxTracked ?? 100_000 });
-  const writing = new Set<Promise<void>>();
+  const maxPending = options.maxPending ?? 10_000;
+  const pending: (() => Promise<void>)[] = [];
+  let draining: Promise<void> | undefined;
 
   function report(err: unknown): void {
     try {
@@ -46,15 +52,27 @@ export function createAccessRecorder(deps: AccessRecorderDeps, options: AccessRe
     }
   }
 
+  async function drain(): Promise<void> {
+    for (let job = pending.shift(); job; job = pending.shift()) await job();
+    draining = undefined;
+  }
+
   function write(key: string, entry: Tracked, tenant: string, name: string, time: Date): void {
-    // async so that a store throwing synchronously rejects instead of throwing into the read.
-    const done = (async () => deps.store.recordAccess(tenant, name, time))().catch((err: unknown) => {
-      report(err);
-      // Forgotten, so the next read retries rather than waiting out the interval.
+    const forget = () => {
       if (tracked.peek(key) === entry) tracked.delete(key);
+    };
+    if (pending.length >= maxPending) return forget();
+    pending.push(async () => {
+      try {
+        // Inside the try: a store throwing synchronously is reported like a rejection.
+        await deps.store.recordAccess(tenant, name, time);
+      } catch (err) {
+        report(err);
+        // Forgotten, so the next read retries rather than waiting out the interval.
+        forget();
+      }
     });
-    writing.add(done);
-    void done.finally(() => writing.delete(done));
+    draining ??= drain();
   }
 
   return {
@@ -72,7 +90,7 @@ export function createAccessRecorder(deps: AccessRecorderDeps, options: AccessRe
       }
     },
     async flush() {
-      await Promise.all([...writing]);
+      while (draining) await draining;
     },
   };
 }

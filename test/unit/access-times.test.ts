@@ -46,6 +46,31 @@ async function setup() {
 }
 
 describe("access recorder", () => {
+  it("writes one at a time: 100 names read at once are 100 writes in sequence, and a full queue forgets what it cannot keep", async () => {
+    let inFlight = 0;
+    let most = 0;
+    const names: string[] = [];
+    const store: Pick<SecretStore, "recordAccess"> = {
+      async recordAccess(_tenant, name) {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        await new Promise((r) => setImmediate(r));
+        names.push(name);
+        inFlight--;
+      },
+    };
+    const recorder = createAccessRecorder({ store, clock: new StoppedClock() }, { maxPending: 150 });
+    for (let i = 0; i < 200; i++) recorder.accessed("dev_a", `n${i}`);
+    await recorder.flush();
+    expect(most).toBe(1);
+    // The first starts at once; 150 wait; the other 49 are forgotten, so their next read writes.
+    expect(names).toEqual(Array.from({ length: 151 }, (_, i) => `n${i}`));
+    recorder.accessed("dev_a", "n199");
+    recorder.accessed("dev_a", "n100");
+    await recorder.flush();
+    expect(names.slice(151)).toEqual(["n199"]);
+  });
+
   it("writes the first read's time", async () => {
     const { state, recorder, lastAccess } = await setup();
     expect(await lastAccess()).toBeUndefined();
