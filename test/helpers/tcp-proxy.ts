@@ -1,6 +1,6 @@
 import * as net from "node:net";
 
-/** A loopback TCP proxy to a real service that a test can cut, to simulate the service going down. */
+/** A loopback TCP proxy to a real service that a test can cut (and heal), to simulate the service going down. */
 export async function startTcpProxy(targetPort: number, targetHost = "127.0.0.1") {
   const sockets = new Set<net.Socket>();
   let cut = false;
@@ -30,6 +30,10 @@ export async function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"
     cut() {
       cut = true;
       for (const s of sockets) s.destroy();
+    },
+    /** Accepts new connections again. */
+    heal() {
+      cut = false;
     },
     close: () => {
       for (const s of sockets) s.destroy();

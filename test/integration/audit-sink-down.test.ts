@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import * as net from "node:net";
+import { startTcpProxy } from "../helpers/tcp-proxy.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, type Client } from "@connectrpc/connect";
 import { MongoClient } from "mongodb";
@@ -23,47 +23,9 @@ type Secrets = Client<typeof SecretsService>;
 /** Fail-fast window of the request pipeline after an audit write failed (transport/access.ts); waited out to reach the real sink. */
 const FAIL_FAST_MS = 1_000;
 
-/**
- * A loopback TCP proxy that can be cut and healed (test/helpers/tcp-proxy.ts can only be cut):
- * cut drops every connection and refuses new ones, heal accepts them again.
- */
-async function startHealableProxy(targetPort: number, targetHost = "127.0.0.1") {
-  const sockets = new Set<net.Socket>();
-  let down = false;
-  const server = net.createServer((client) => {
-    if (down) return client.destroy();
-    const upstream = net.connect(targetPort, targetHost);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on("close", () => sockets.delete(s));
-      s.on("error", () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    cut() {
-      down = true;
-      for (const s of sockets) s.destroy();
-    },
-    heal() {
-      down = false;
-    },
-    close() {
-      down = true;
-      for (const s of sockets) s.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 describe("audit sink down (MongoAuditStore through a cut TCP proxy)", () => {
   const auditDb = freshDbName("audit_down");
-  let proxy: Awaited<ReturnType<typeof startHealableProxy>>;
+  let proxy: Awaited<ReturnType<typeof startTcpProxy>>;
   let auditClient: MongoClient;
   let server: TestServer;
   let client: Secrets;
@@ -106,7 +68,7 @@ describe("audit sink down (MongoAuditStore through a cut TCP proxy)", () => {
 
   beforeAll(async () => {
     const mongoPort = Number(new URL(services.mongoUri).port || 27017);
-    proxy = await startHealableProxy(mongoPort, new URL(services.mongoUri).hostname);
+    proxy = await startTcpProxy(mongoPort, new URL(services.mongoUri).hostname);
     // Short timeouts so the outage is noticed quickly; a short heartbeat so the recovery is too.
     auditClient = new MongoClient(`mongodb://127.0.0.1:${proxy.port}/${auditDb}`, {
       serverSelectionTimeoutMS: 1_500,
