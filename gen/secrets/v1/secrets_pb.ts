@@ -929,7 +929,7 @@ export type CreateTaskTokenRequest = Message<"secrets.v1.CreateTaskTokenRequest"
   scopes: string[];
 
   /**
-   * 0 or unset means 15 minutes; at most 1 hour. Never past the caller's own expiry.
+   * Unset means 15 minutes; positive, at most 1 hour. Never past the caller's own expiry.
    *
    * @generated from field: google.protobuf.Duration ttl = 3;
    */
