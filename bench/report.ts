@@ -199,7 +199,7 @@ export function renderResults(res: Results): string {
   out.push(`Server: \`node dist/src/main.js\` (not --dev), STORE=mongodb on FerretDB (database \`${st.database}\`, dropped after), ` +
     `KEY_PROVIDER=aws-kms on LocalStack, Redis, LOG_LEVEL=${st.logLevel} (stdout to a file: ${Object.entries(res.logBytes).map(([s, b]) => `${s} ${fmt(b / 2 ** 20, 1)} MiB`).join(", ")}), ` +
     `CACHE_TTL_SECONDS=${st.cacheTtlSeconds} (the cold server: 0), CACHE_LOCAL_MAX_BYTES=${st.cacheLocalMaxBytes}, ` +
-    `AUDIT=on with AUDIT_GROUP_COMMIT_MS=${st.auditGroupCommitMs ?? "default"} (the noaudit server: AUDIT=off, otherwise as main). ` +
+    `AUDIT=on with AUDIT_GROUP_COMMIT_MS=${st.auditGroupCommitMs ?? "default"}, AUDIT_MAX_INFLIGHT=${st.auditMaxInflight ?? "default"} (the noaudit server: AUDIT=off, otherwise as main). ` +
     `Each run ${st.seconds} s; concurrency ${(st.concurrencies as number[]).join(", ")}.`, "");
   out.push("Load: ghz v0.120.0 for gRPC (all workers on one HTTP/2 connection; percentiles over OK answers), " +
     "hey v0.1.5 for Connect JSON over HTTP/1.1 (one connection per worker; percentiles over all answers; it sends one body, so its hot read asks for one name, `bench_000`, over and over). " +

@@ -17,7 +17,7 @@ import { startServer, type Server } from "./server.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const USAGE = `usage: npm run bench -- [--smoke] [--duration S] [--concurrency 1,8,32] [--log-level info]
-  [--cache-ttl S] [--cache-local-max-bytes N] [--audit-group-commit-ms MS] [--noise-threshold CORES] [--out DIR] [--no-build]
+  [--cache-ttl S] [--cache-local-max-bytes N] [--audit-group-commit-ms MS] [--audit-max-inflight N] [--noise-threshold CORES] [--out DIR] [--no-build]
   [--cache-bound-reads N (full runs; default 1000000, 0 skips)]`;
 
 const { values: flags } = parseArgs({
@@ -29,6 +29,7 @@ const { values: flags } = parseArgs({
     "cache-ttl": { type: "string", default: "30" },
     "cache-local-max-bytes": { type: "string" },
     "audit-group-commit-ms": { type: "string" },
+    "audit-max-inflight": { type: "string" },
     "noise-threshold": { type: "string", default: "0.25" },
     out: { type: "string" },
     "no-build": { type: "boolean", default: false },
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
     ...(flags["cache-local-max-bytes"] ? { CACHE_LOCAL_MAX_BYTES: flags["cache-local-max-bytes"] } : {}),
     AUDIT: audit,
     ...(audit === "on" && flags["audit-group-commit-ms"] ? { AUDIT_GROUP_COMMIT_MS: flags["audit-group-commit-ms"] } : {}),
+    ...(audit === "on" && flags["audit-max-inflight"] ? { AUDIT_MAX_INFLIGHT: flags["audit-max-inflight"] } : {}),
   });
 
   const results: Results = {
@@ -96,7 +98,7 @@ async function main(): Promise<void> {
     commit: commit(),
     machine: machineInfo(),
     settings: { smoke, seconds, concurrencies, logLevel: flags["log-level"], cacheTtlSeconds: flags["cache-ttl"], cacheLocalMaxBytes: flags["cache-local-max-bytes"] ?? "default",
-      auditGroupCommitMs: flags["audit-group-commit-ms"] ?? "default", noiseThreshold, database },
+      auditGroupCommitMs: flags["audit-group-commit-ms"] ?? "default", auditMaxInflight: flags["audit-max-inflight"] ?? "default", noiseThreshold, database },
     rss: [],
     runs: [],
     logBytes: {},

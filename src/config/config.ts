@@ -97,7 +97,7 @@ const envSchema = z.object({
   AUDIT_LOG: optionalString,
   AUDIT_RETENTION_DAYS: positiveInt.max(36_500).default(90),
   AUDIT_GROUP_COMMIT_MS: z.coerce.number().min(0).max(1_000).default(0),
-  AUDIT_MAX_INFLIGHT: positiveInt.max(64).default(4),
+  AUDIT_MAX_INFLIGHT: positiveInt.max(64).default(1),
   AUDIT_MAX_QUEUE: positiveInt.default(10_000),
 
   REDIS_URL: optionalString,

@@ -111,7 +111,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const taskTokenKeys = await loadTaskTokenKeys(taskTokenJwks);
   const auditStore = options.audit === false ? undefined : (options.audit?.store ?? fixture.audit);
   const audit = auditStore
-    ? createAuditTrail({ store: auditStore, clock: systemClock, ...(metrics ? { observe: metrics.audit } : {}) }, { groupCommitMs: options.audit ? (options.audit.groupCommitMs ?? 0) : 0, maxQueue: 10_000, maxInFlight: 4 })
+    ? createAuditTrail({ store: auditStore, clock: systemClock, ...(metrics ? { observe: metrics.audit } : {}) }, { groupCommitMs: options.audit ? (options.audit.groupCommitMs ?? 0) : 0, maxQueue: 10_000, maxInFlight: 1 })
     : undefined;
   const accessed = createAccessRecorder({ store, clock: systemClock });
   const app = createApp({

@@ -197,6 +197,23 @@ describe("delegation with x-developer-id", () => {
     expect((await connectErrorOf(alice.getSecret({ name: "planted" }))).code).toBe(Code.NotFound);
   });
 
+  it("the header is checked before the scope: a token lacking both is refused for the header", async () => {
+    // Check order: authentication → delegation header → scope → fields → globs → lookup.
+    const writeOnly = await server.token("tenant_a", "alice", { scope: "secrets.write" });
+    const withHeader = await connectErrorOf(clientAs(server.baseUrl, writeOnly, { [HEADER]: "tenant_b" }).getSecret({ name: "openai_key" }));
+    expect(withHeader.code).toBe(Code.PermissionDenied);
+    expect(withHeader.rawMessage).toContain("secrets.delegate");
+    // Without the header the same call is refused for its scope.
+    const without = await connectErrorOf(clientAs(server.baseUrl, writeOnly).getSecret({ name: "openai_key" }));
+    expect(without.code).toBe(Code.PermissionDenied);
+    expect(without.rawMessage).toContain("needs scope secrets.read");
+    // A delegate with a bad header value and no read scope: the header's INVALID_ARGUMENT comes first.
+    const delegateNoRead = await server.token("platform", "agent-worker", { scope: "secrets.delegate" });
+    const bad = await connectErrorOf(clientAs(server.baseUrl, delegateNoRead, { [HEADER]: "a b" }).getSecret({ name: "openai_key" }));
+    expect(bad.code).toBe(Code.InvalidArgument);
+    expect(bad.rawMessage).toMatch(/^x-developer-id/);
+  });
+
   it("a delegate limited to stripe_* acting for tenant_a reads stripe_key but not openai_key (NOT_FOUND)", async () => {
     const narrow = await server.token("platform", "agent-worker", { scope: DELEGATE_SCOPES, secrets: ["stripe_*"] });
     const client = clientAs(server.baseUrl, narrow, { [HEADER]: "tenant_a" });
