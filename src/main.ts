@@ -133,7 +133,7 @@ async function main(): Promise<void> {
     await cache?.values.stop();
     await auditTrail?.stop();
     await auditLines?.close();
-    await accessed.flush();
+    await accessed.stop();
     await Promise.allSettled([stores.close(), keys.close(), cache?.shared.close()]);
     logger.info("stopped");
     logger.flush();

@@ -12,8 +12,10 @@ import type { SecretStore } from "../ports/secret-store.js";
 export interface AccessRecorder {
   /** Notes a value read; at most one store write per (tenant, name) per interval, in the background. Never throws, never waits. */
   accessed(tenant: string, name: string): void;
-  /** Waits for the writes started so far (tests, shutdown). */
+  /** Waits for every write queued so far (tests). */
   flush(): Promise<void>;
+  /** Drops the writes still queued (they are hints; the next process writes them again) and waits for the one in progress (shutdown). */
+  stop(): Promise<void>;
 }
 
 export interface AccessRecorderDeps {
@@ -91,6 +93,11 @@ export function createAccessRecorder(deps: AccessRecorderDeps, options: AccessRe
     },
     async flush() {
       while (draining) await draining;
+    },
+    async stop() {
+      // Dropped: the names stay remembered in this process only, which is about to end.
+      pending.length = 0;
+      await draining;
     },
   };
 }

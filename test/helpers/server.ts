@@ -162,7 +162,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     async close() {
       await server.close(1_000);
       await audit?.stop();
-      await accessed.flush();
+      await accessed.stop();
       await metricsServer?.close();
       await cache?.stop();
       await shared?.close();

@@ -46,6 +46,24 @@ async function setup() {
 }
 
 describe("access recorder", () => {
+  it("stop drops the queued writes and waits for the one in progress", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const written: string[] = [];
+    const store: Pick<SecretStore, "recordAccess"> = {
+      async recordAccess(_tenant, name) {
+        if (written.length === 0) await gate;
+        written.push(name);
+      },
+    };
+    const recorder = createAccessRecorder({ store, clock: new StoppedClock() });
+    for (let i = 0; i < 10; i++) recorder.accessed("dev_a", `n${i}`);
+    const stopped = recorder.stop();
+    release();
+    await stopped;
+    expect(written).toEqual(["n0"]);
+  });
+
   it("writes one at a time: 100 names read at once are 100 writes in sequence, and a full queue forgets what it cannot keep", async () => {
     let inFlight = 0;
     let most = 0;
