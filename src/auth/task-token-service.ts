@@ -1,5 +1,5 @@
 import { LRUCache } from "lru-cache";
-import { FailedPreconditionError, NotFoundError, UnauthenticatedError, UnavailableError } from "../errors.js";
+import { clip, FailedPreconditionError, NotFoundError, UnauthenticatedError, UnavailableError } from "../errors.js";
 import type { Clock } from "../ports/clock.js";
 import type { TaskTokenStore } from "../ports/task-token-store.js";
 import type { Identity } from "./identity.js";
@@ -79,7 +79,7 @@ export function createTaskTokens(deps: TaskTokenDeps, options: { freshnessMs?: n
     },
 
     async revoke(tenant, tokenId) {
-      if (!(await deps.store.revoke(tenant, tokenId, deps.clock.now()))) throw new NotFoundError(`task token "${tokenId}" not found`);
+      if (!(await deps.store.revoke(tenant, tokenId, deps.clock.now()))) throw new NotFoundError(`task token "${clip(tokenId)}" not found`);
       verdicts.set(tokenId, { live: false });
     },
 
