@@ -74,12 +74,25 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
     return secret;
   }
 
+  /** The records with their last access times (kept apart from them in the store). */
+  async function withAccessTimes(p: Principal, secrets: SecretRecord[]): Promise<SecretRecord[]> {
+    if (secrets.length === 0) return secrets;
+    const times = await store.lastAccessTimes(p.tenant, secrets.map((s) => s.name));
+    return secrets.map((s) => {
+      const time = times.get(s.name);
+      // A time before this incarnation was created belongs to an earlier one (a read racing its purge).
+      return time && time >= s.createTime ? { ...s, lastAccessTime: time } : s;
+    });
+  }
+
   const etagOf = (etag: string) => (etag ? { expectedEtag: etag } : {});
 
   return withValidPrincipal(withNameScope({
     createSecret: (p, input) => createSecret(deps, p, input),
 
-    getSecret: requireLive,
+    async getSecret(p, name) {
+      return (await withAccessTimes(p, [await requireLive(p, name)]))[0]!;
+    },
 
     async getSecretValue(p, name, version) {
       const value = await (deps.cache ? deps.cache.getSecretValue(p, name, version) : getSecretValue(deps, p, name, version));
@@ -113,7 +126,7 @@ export function createSecretsService(deps: SecretsServiceDeps): SecretsService {
         // The token's globs filter in the store: no page, and no cursor, holds a name outside them.
         ...(p.globs ? { nameGlobs: p.globs } : {}),
       });
-      const secrets = found.slice(0, limit);
+      const secrets = await withAccessTimes(p, found.slice(0, limit));
       const last = secrets.at(-1);
       return { secrets, nextPageToken: found.length > limit && last ? encodePageToken(last.name, digest) : "" };
     },

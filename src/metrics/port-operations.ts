@@ -21,6 +21,7 @@ export const SECRET_STORE_OPERATIONS = operationsOf<SecretStore>({
   listSecrets: true,
   updateSecret: true,
   recordAccess: true,
+  lastAccessTimes: true,
   claimRevision: true,
   findClaim: true,
   releaseClaim: true,

@@ -58,7 +58,11 @@ export interface SecretRecord extends SecretFields, VersionSummary {
   readonly etag: string;
   /** Counts mutations; the next writer must claim revision + 1. */
   readonly revision: number;
-  /** When a value was last read (recorded at most once an hour per secret by core/access-times.ts); absent if never. */
+  /**
+   * When a value was last read (recorded at most once an hour per secret by core/access-times.ts);
+   * absent if never. The store keeps it apart from the record (see lastAccessTimes): find and list
+   * never return it; the core adds it where a response shows it.
+   */
   readonly lastAccessTime?: Date;
 }
 
@@ -153,8 +157,15 @@ export interface SecretStore {
   listSecrets(query: ListQuery): Promise<SecretRecord[]>;
   /** Applies the patch if the stored revision is `expectedRevision`; undefined when it is not (or the secret is gone). */
   updateSecret(secret: SecretRef, expectedRevision: number, patch: SecretPatch): Promise<SecretRecord | undefined>;
-  /** Sets lastAccessTime of the live record holding (tenant, name) to `time` unless it already holds a later one; never changes revision, etag or updateTime. A missing secret is not an error. */
+  /**
+   * Notes that (tenant, name) was read at `time`, unless a later time is already noted. Kept apart
+   * from the secret's record, never written into it: an update of the record outside the revision
+   * claim could undo a commit on FerretDB, whose updates rewrite the whole document without
+   * isolation. A missing secret is not an error; purgeSecret forgets the name's time.
+   */
   recordAccess(tenant: string, name: string, time: Date): Promise<void>;
+  /** The noted access times of those names (absent when none), one round trip. */
+  lastAccessTimes(tenant: string, names: readonly string[]): Promise<Map<string, Date>>;
 
   /** False when the revision is already claimed. */
   claimRevision(claim: RevisionClaim): Promise<boolean>;

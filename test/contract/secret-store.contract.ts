@@ -100,6 +100,11 @@ function argumentCases(store: SecretStore, seeded: { secret: SecretRecord; versi
       ["name", (bad) => store.recordAccess(secret.tenant, bad, t0)],
       ["time", (bad) => store.recordAccess(secret.tenant, secret.name, bad)],
     ],
+    lastAccessTimes: [
+      ["tenant", (bad) => store.lastAccessTimes(bad, [secret.name])],
+      ["names", (bad) => store.lastAccessTimes(secret.tenant, [bad])],
+      ["names", (bad) => store.lastAccessTimes(secret.tenant, { $in: [bad] } as never)],
+    ],
     claimRevision: [
       ["claim.secretId", (bad) => store.claimRevision({ ...claim, revision: 7, secretId: bad })],
       ["claim.tenant", (bad) => store.claimRevision({ ...claim, revision: 7, tenant: bad })],
@@ -218,34 +223,55 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
       expect(touched).toMatchObject({ description: "new", metadata: { a: "1" }, latestVersion: 2, revision: 3, etag: "e3" });
     });
 
-    it("records an access time, keeping a later one, without changing revision, etag or updateTime", async () => {
+    it("notes an access time, keeping a later one, apart from the record (which it never changes)", async () => {
       const s = secretRecord();
       await store.insertSecret(s);
-      expect(await store.findSecret(s.tenant, s.name)).not.toHaveProperty("lastAccessTime");
+      expect(await store.lastAccessTimes(s.tenant, [s.name])).toEqual(new Map());
       const t1 = new Date("2026-01-01T05:00:00.000Z");
       await store.recordAccess(s.tenant, s.name, t1);
-      expect(await store.findSecret(s.tenant, s.name)).toEqual({ ...s, lastAccessTime: t1 });
+      expect(await store.lastAccessTimes(s.tenant, [s.name])).toEqual(new Map([[s.name, t1]]));
       await store.recordAccess(s.tenant, s.name, new Date("2026-01-01T04:00:00.000Z"));
-      expect((await store.findSecret(s.tenant, s.name))?.lastAccessTime).toEqual(t1);
+      expect(await store.lastAccessTimes(s.tenant, [s.name])).toEqual(new Map([[s.name, t1]]));
       const t2 = new Date("2026-01-01T06:00:00.000Z");
       await store.recordAccess(s.tenant, s.name, t2);
-      expect(await store.findSecret(s.tenant, s.name)).toEqual({ ...s, lastAccessTime: t2 });
-      expect(await store.findSecrets(s.tenant, [s.name])).toEqual([{ ...s, lastAccessTime: t2 }]);
+      expect(await store.lastAccessTimes(s.tenant, [s.name, "missing"])).toEqual(new Map([[s.name, t2]]));
+      expect(await store.lastAccessTimes(s.tenant, [])).toEqual(new Map());
+      // The record is as inserted: find and list never carry the time.
+      expect(await store.findSecret(s.tenant, s.name)).toEqual(s);
+      expect(await store.findSecrets(s.tenant, [s.name])).toEqual([s]);
       const listed = await store.listSecrets({ tenant: s.tenant, namePrefix: "", metadataFilter: {}, limit: 10, showDeleted: true, now: t0 });
-      expect(listed.map((r) => r.lastAccessTime)).toEqual([t2]);
+      expect(listed.map((r) => [r.name, "lastAccessTime" in r])).toEqual([[s.name, false]]);
     });
 
-    it("keeps the access time across a patch, and the patch's revision stays the one to expect", async () => {
+    it("keeps the access time across patches, and a patch's revision stays the one to expect", async () => {
       const s = secretRecord();
       await store.insertSecret(s);
       const t1 = new Date("2026-01-01T05:00:00.000Z");
       await store.recordAccess(s.tenant, s.name, t1);
       const patch = { description: "new", revision: 2, updateTime: new Date(t0.getTime() + 1000), updatedBy: "bob", etag: "e2" };
       const updated = await store.updateSecret(s, 1, patch);
-      expect(updated).toEqual({ ...s, ...patch, lastAccessTime: t1 });
+      expect(updated).toEqual({ ...s, ...patch });
       const cleared = await store.updateSecret(s, 2, { revision: 3, deleteTime: null, current: null, updateTime: t0, updatedBy: "c", etag: "e3" });
-      expect(cleared?.lastAccessTime).toEqual(t1);
+      expect(cleared?.revision).toBe(3);
       expect(await store.findSecret(s.tenant, s.name)).toEqual(cleared);
+      expect(await store.lastAccessTimes(s.tenant, [s.name])).toEqual(new Map([[s.name, t1]]));
+    });
+
+    it("never undoes a commit: access times noted while the record is updated leave every update in place", async () => {
+      // On FerretDB an update rewrites the whole document without isolation, so a time written into
+      // the record while a commit landed could put back the revision before it.
+      const s = secretRecord();
+      await store.insertSecret(s);
+      for (let revision = 1; revision <= 40; revision++) {
+        const time = new Date(t0.getTime() + revision * 1000);
+        const [updated] = await Promise.all([
+          store.updateSecret(s, revision, { revision: revision + 1, updateTime: time, updatedBy: "w", etag: `e${revision + 1}` }),
+          store.recordAccess(s.tenant, s.name, time),
+          store.recordAccess(s.tenant, s.name, time),
+        ]);
+        expect(updated?.revision).toBe(revision + 1);
+        expect((await store.findSecret(s.tenant, s.name))?.revision).toBe(revision + 1);
+      }
     });
 
     it("records access only for the tenant and name given, and ignores a missing secret", async () => {
@@ -257,6 +283,8 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
       await store.recordAccess(mine.tenant, mine.name, t1);
       await expect(store.recordAccess("dev_a", "missing", t1)).resolves.toBeUndefined();
       await expect(store.recordAccess("dev_c", mine.name, t1)).resolves.toBeUndefined();
+      expect(await store.lastAccessTimes(mine.tenant, [mine.name, other.name])).toEqual(new Map([[mine.name, t1]]));
+      expect(await store.lastAccessTimes(theirs.tenant, [theirs.name])).toEqual(new Map());
       expect(await store.findSecret(theirs.tenant, theirs.name)).toEqual(theirs);
       expect(await store.findSecret(other.tenant, other.name)).toEqual(other);
       expect(await store.findSecret("dev_a", "missing")).toBeUndefined();
@@ -270,6 +298,7 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
       const again = secretRecord();
       await store.insertSecret(again);
       expect(await store.findSecret(again.tenant, again.name)).toEqual(again);
+      expect(await store.lastAccessTimes(again.tenant, [again.name])).toEqual(new Map());
     });
 
     it("updates nothing for an unknown id, nor another incarnation of the same name", async () => {
@@ -510,7 +539,7 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
         ...Object.fromEntries(["now", "at", "before", "time"].map((a) => [a, t0])),
       };
       const cases = Object.entries(argumentCases(store, mine));
-      expect(cases).toHaveLength(22);
+      expect(cases).toHaveLength(23);
       for (const [method, calls] of cases) {
         for (const [argument, call] of calls) {
           const plain = argument.split(".").at(-1)!;

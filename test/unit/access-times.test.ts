@@ -41,7 +41,7 @@ async function setup() {
   const recorder = createAccessRecorder({ store, clock, report: (err) => reported.push(err) });
   await memory.insertSecret(secretRecord({ name: "api_key" }));
   await memory.insertSecret(secretRecord({ name: "other" }));
-  const lastAccess = async (name = "api_key") => (await memory.findSecret("dev_a", name))?.lastAccessTime;
+  const lastAccess = async (name = "api_key") => (await memory.lastAccessTimes("dev_a", [name])).get(name);
   return { memory, state, clock, reported, recorder, lastAccess };
 }
 
@@ -189,7 +189,7 @@ describe("access recorder", () => {
     expect(calls).toBe(1);
     release();
     await recorder.flush();
-    expect((await memory.findSecret("dev_a", "api_key"))?.lastAccessTime).toEqual(t0);
+    expect((await memory.lastAccessTimes("dev_a", ["api_key"])).get("api_key")).toEqual(t0);
   });
 
   it("stays bounded: a name pushed out of the table is written again on its next read", async () => {

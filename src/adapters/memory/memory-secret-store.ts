@@ -31,6 +31,7 @@ export class MemorySecretStore implements SecretStore {
   private readonly byName = new Map<string, string>(); // tenant\0name -> id
   private readonly versions = new Map<string, Map<number, VersionRecord>>(); // secretId -> version -> record
   private readonly claims = new Map<string, RevisionClaim>(); // secretId:revision
+  private readonly accessTimes = new Map<string, Date>(); // tenant\0name -> last read
 
   async insertSecret(secret: SecretRecord): Promise<void> {
     checkSecretRecord(secret);
@@ -80,11 +81,21 @@ export class MemorySecretStore implements SecretStore {
     checkString("tenant", tenant);
     checkString("name", name);
     checkDate("time", time);
-    const id = this.byName.get(nameKey(tenant, name));
-    const current = id === undefined ? undefined : this.secrets.get(id);
-    if (id === undefined || !current || (current.lastAccessTime && current.lastAccessTime >= time)) return;
-    // updateSecret spreads the stored record under its patch, so the time survives later writes.
-    this.secrets.set(id, { ...current, lastAccessTime: new Date(time) });
+    const key = nameKey(tenant, name);
+    const noted = this.accessTimes.get(key);
+    if (noted && noted >= time) return;
+    this.accessTimes.set(key, new Date(time));
+  }
+
+  async lastAccessTimes(tenant: string, names: readonly string[]): Promise<Map<string, Date>> {
+    checkString("tenant", tenant);
+    checkStrings("names", names);
+    const out = new Map<string, Date>();
+    for (const name of names) {
+      const time = this.accessTimes.get(nameKey(tenant, name));
+      if (time) out.set(name, new Date(time));
+    }
+    return out;
   }
 
   async claimRevision(claim: RevisionClaim): Promise<boolean> {
@@ -230,6 +241,7 @@ export class MemorySecretStore implements SecretStore {
     if (!secret) return;
     this.secrets.delete(secretId);
     if (this.byName.get(nameKey(secret.tenant, secret.name)) === secretId) this.byName.delete(nameKey(secret.tenant, secret.name));
+    this.accessTimes.delete(nameKey(secret.tenant, secret.name));
   }
 
   async close(): Promise<void> {}

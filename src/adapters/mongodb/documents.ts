@@ -46,8 +46,12 @@ export interface SecretDoc {
   updatedBy: string;
   etag: string;
   revision: number;
-  /** Set only by recordAccess, never by a patch, so no write path clears it; missing in documents older than the field. */
-  lastAccessTime?: Date | null;
+}
+
+/** One secret name's last value read, in its own collection (never in the secret document: see SecretStore.recordAccess). */
+export interface AccessTimeDoc {
+  _id: string;
+  time: Date;
 }
 
 export interface CurrentDoc {
@@ -132,9 +136,6 @@ export function toSecretDoc(s: SecretRecord): SecretDoc {
     updatedBy: s.updatedBy,
     etag: s.etag,
     revision: s.revision,
-    // Left out until set: a null field in every secret document slowed FerretDB's SQLite backend into a
-    // wedge under the pagination walk (recordAccess's filter matches a missing field as null).
-    ...(s.lastAccessTime ? { lastAccessTime: s.lastAccessTime } : {}),
   };
 }
 
@@ -158,7 +159,6 @@ export function fromSecretDoc(d: SecretDoc): SecretRecord {
     updatedBy: d.updatedBy,
     etag: d.etag,
     revision: Number(d.revision),
-    ...(d.lastAccessTime ? { lastAccessTime: d.lastAccessTime } : {}),
   };
 }
 

@@ -22,6 +22,7 @@ import {
   toSecretSet,
   toVersionDoc,
   versionDocId,
+  type AccessTimeDoc,
   type ClaimDoc,
   type SecretDoc,
   type VersionDoc,
@@ -54,11 +55,13 @@ export class MongoSecretStore implements SecretStore {
   private readonly secrets: Collection<SecretDoc>;
   private readonly versions: Collection<VersionDoc>;
   private readonly claims: Collection<ClaimDoc>;
+  private readonly accessTimes: Collection<AccessTimeDoc>;
 
   constructor(db: Db) {
     this.secrets = db.collection("secrets");
     this.versions = db.collection("secret_versions");
     this.claims = db.collection("secret_claims");
+    this.accessTimes = db.collection("secret_access_times");
   }
 
   async ensureIndexes(): Promise<void> {
@@ -131,9 +134,23 @@ export class MongoSecretStore implements SecretStore {
     checkString("tenant", tenant);
     checkString("name", name);
     checkDate("time", time);
-    // The filter keeps a later time already stored; `null` also matches documents without the field.
-    const filter = { _id: secretDocId(tenant, name), $or: [{ lastAccessTime: null }, { lastAccessTime: { $lt: time } }] };
-    await guard(() => this.secrets.updateOne(filter, { $set: { lastAccessTime: time } }));
+    // Upserted: when a later time is stored the filter misses and the insert hits the key, which is
+    // the "keep the later one" outcome. Two replicas racing may keep either: it is a hint.
+    const filter = { _id: secretDocId(tenant, name), time: { $lt: time } };
+    try {
+      await this.accessTimes.updateOne(filter, { $set: { time } }, { upsert: true });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw unavailable(err);
+    }
+  }
+
+  async lastAccessTimes(tenant: string, names: readonly string[]): Promise<Map<string, Date>> {
+    checkString("tenant", tenant);
+    checkStrings("names", names);
+    if (names.length === 0) return new Map();
+    const ids = new Map(names.map((n) => [secretDocId(tenant, n), n]));
+    const docs = await guard(() => this.accessTimes.find({ _id: { $in: [...ids.keys()] } }).toArray());
+    return new Map(docs.map((d) => [ids.get(d._id)!, d.time]));
   }
 
   async claimRevision(claim: RevisionClaim): Promise<boolean> {
@@ -275,6 +292,8 @@ export class MongoSecretStore implements SecretStore {
       await this.versions.deleteMany({ secretId: ref.id });
       await this.claims.deleteMany({ secretId: ref.id });
       await this.secrets.deleteOne({ _id: secretDocId(ref.tenant, ref.name), sid: ref.id });
+      // A read racing the purge may note a time again; the name's next incarnation then shows it (a hint).
+      await this.accessTimes.deleteOne({ _id: secretDocId(ref.tenant, ref.name) });
     });
   }
 
