@@ -209,6 +209,12 @@ async function main(): Promise<void> {
     servers.splice(servers.indexOf(cold), 1);
   }
 
+  // ResolveReferences of 20 names beside a single hot read, interleaved (A B A B), for their ratio.
+  for (const c of concurrencies) {
+    for (let round = 0; round < (smoke ? 1 : 2); round++) for (const scenario of [s.hotGrpc, s.resolveGrpc]) await measure(primary, scenario, c, "agent");
+  }
+  rss("after the agent reads");
+
   for (const c of concurrencies) for (const scenario of smoke ? [s.createGrpc] : [s.batchGrpc, s.createGrpc, s.putGrpc]) await measure(primary, scenario, c, "writes");
   rss(smoke ? "after create" : "after batch and writes");
 

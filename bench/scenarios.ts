@@ -9,6 +9,14 @@ export const NAMES = Array.from({ length: 100 }, (_, i) => `bench_${String(i).pa
 // there are concurrent callers at most: the bench measures write cost, not contention.
 const PUT_NAMES = Array.from({ length: 32 }, (_, i) => `bench_put_${i}`);
 const BATCHES = Array.from({ length: NAMES.length / 20 }, (_, i) => NAMES.slice(i * 20, i * 20 + 20));
+/** A task step referencing 20 secrets: ten in headers ({{ }}), ten as whole-string `$ secrets.NAME` arguments. */
+const template = (names: readonly string[]) => ({
+  tool: "http",
+  headers: Object.fromEntries(names.slice(0, 10).map((n, i) => [`X-Key-${i}`, `Bearer {{ secrets.${n} }}`])),
+  args: names.slice(10).map((n) => `$ secrets.${n}`),
+  retries: 3,
+});
+const TEMPLATES = BATCHES.map(template);
 
 /** The value of a seeded secret: 41 bytes, derived from its name so a read can be checked. */
 export const valueOf = (name: string) => `sk_bench_${createHash("sha256").update(name).digest("hex").slice(0, 32)}`;
@@ -47,6 +55,19 @@ export async function seed(server: Server, authorization: string): Promise<void>
   await eightAtATime([...NAMES, ...PUT_NAMES], async (name) => {
     await connectCall(server.base, "secrets.v1.SecretsService/CreateSecret", { name, value: valueOf(name) }, authorization);
   });
+}
+
+/** ResolveReferences answers 200 OK with the values inside (ghz sees only the status): check every template once. */
+async function checkTemplates(server: Server, authorization: string): Promise<void> {
+  for (const [i, names] of BATCHES.entries()) {
+    const got = (await connectCall(server.base, "secrets.v1.SecretsService/ResolveReferences", { template: TEMPLATES[i] }, authorization)) as {
+      resolved?: { headers?: Record<string, string>; args?: string[] };
+      names?: string[];
+    };
+    const values = [...Object.values(got.resolved?.headers ?? {}).map((h) => h.replace(/^Bearer /, "")), ...(got.resolved?.args ?? [])];
+    const right = values.filter((v, j) => v === valueOf(names[j]!)).length;
+    if (right !== names.length || got.names?.length !== names.length) throw new Error(`ResolveReferences: ${right} of ${names.length} values right`);
+  }
 }
 
 /** One pass over every seeded name, checking each value: fills the cache, and proves the reads are right. */
@@ -94,6 +115,10 @@ export function scenarios(tools: Tools, server: Server) {
     hotConnect: make("hot", "connect", "GetSecretValue hot (one name: hey cannot vary the body)", http("secrets.v1.SecretsService/GetSecretValue", { name: NAMES[0] }, auth), warmed),
     coldGrpc: make("cold", "grpc", "GetSecretValue cold (CACHE_TTL_SECONDS=0, 100 names)", everyName, warmed),
     batchGrpc: make("batch", "grpc", "BatchGetSecretValues, 20 names (5 batches, round-robin)", service("BatchGetSecretValues", BATCHES.map((names) => ({ names }))), () => checkBatches(server, auth)),
+    resolveGrpc: make("resolve", "grpc", "ResolveReferences, 20 names (5 templates, round-robin)", service("ResolveReferences", TEMPLATES.map((t) => ({ template: t }))), async () => {
+      await warmed();
+      await checkTemplates(server, auth);
+    }),
     createGrpc: make("create", "grpc", "CreateSecret (a new name per request)", create, undefined, false),
     putGrpc: make("put", "grpc", `PutSecretValue onto ${PUT_NAMES.length} names (no etag)`, service("PutSecretValue", PUT_NAMES.map((name) => ({ name, value: valueOf(name) }))), undefined, false),
   };

@@ -13,7 +13,11 @@ import type { AuditTrail } from "./core/audit-trail.js";
 import { sweepOnce } from "./core/sweeper.js";
 import { DEFAULT_CONNECTION_LIMITS, DEFAULT_MAX_DEADLINE_MS, type ConnectionLimits } from "./config/config.js";
 import type { ServerTls } from "./transport/tls.js";
+import { createChangeStream } from "./core/change-stream.js";
+import { createRedactText } from "./core/redact-text.js";
 import { createSecretsService } from "./core/secrets-service.js";
+import type { ChangeEvent, ChangeListener } from "./ports/change-events.js";
+import type { ChangeFeed } from "./ports/change-feed.js";
 import type { ValueCache } from "./core/value-cache.js";
 import type { Clock } from "./ports/clock.js";
 import type { IdempotencyStore } from "./ports/idempotency-store.js";
@@ -26,7 +30,7 @@ import { HealthState, healthRoutes } from "./transport/health.js";
 import type { CallObserver } from "./transport/call-log.js";
 import { errorInterceptor } from "./transport/interceptors.js";
 import { reflectionRoutes } from "./transport/reflection.js";
-import { secretsRoutes } from "./transport/secrets-handlers.js";
+import { REDACT_REQUEST_MAX_BYTES, REDACT_TEXT_PATH, secretsRoutes } from "./transport/secrets-handlers.js";
 import { buildServer, type RunningServer } from "./transport/server.js";
 
 export interface AppDeps {
@@ -54,22 +58,45 @@ export interface AppDeps {
   readonly audit?: { readonly trail: AuditTrail; readonly store: AuditStore; readonly retentionMs: number };
   /** Told of every value read (Secret.last_access_time). */
   readonly accessed?: AccessRecorder;
+  /** Carries commits to every replica (WatchSecrets, redaction caches); absent = WatchSecrets is refused. */
+  readonly changeFeed?: ChangeFeed;
+  /** WatchSecrets heartbeat interval (default 15 s). */
+  readonly watchHeartbeatMs?: number;
+  /** Told of a commit the change feed could not carry (the write has succeeded). */
+  readonly onFeedError?: (err: unknown) => void;
 }
+
+export const DEFAULT_WATCH_HEARTBEAT_MS = 15_000;
 
 export interface App {
   readonly health: HealthState;
+  /** Every commit's listeners (cache, redactors, change feed), for a sweeper run outside the app. */
+  readonly changes: ChangeListener;
   listen(host: string, port: number): Promise<RunningServer>;
 }
 
 /** Wires core and transport over the given adapters (main.ts and the tests both use it). */
 export function createApp(deps: AppDeps): App {
+  const redact = createRedactText({ store: deps.store, keys: deps.keys, clock: deps.clock, ...(deps.changeFeed ? { feed: deps.changeFeed } : {}) });
+  const changeStream = deps.changeFeed
+    ? createChangeStream({ feed: deps.changeFeed, clock: deps.clock, heartbeatMs: deps.watchHeartbeatMs ?? DEFAULT_WATCH_HEARTBEAT_MS, ...(deps.onFeedError ? { report: deps.onFeedError } : {}) })
+    : undefined;
+  // The one commit point's listeners, in order: the value cache first (a watcher told of a change
+  // and reading at once must not get the old value), then this replica's redactors, then the feed.
+  const listeners: ChangeListener[] = [...(deps.valueCache ? [deps.valueCache] : []), redact, ...(changeStream ? [changeStream] : [])];
+  const changes: ChangeListener = {
+    async committed(event: ChangeEvent) {
+      for (const listener of listeners) await listener.committed(event);
+    },
+  };
   const service = createSecretsService({
     store: deps.store,
     idempotency: deps.idempotency,
     keys: deps.keys,
     clock: deps.clock,
     pendingLeaseMs: deps.pendingVersionLeaseMs,
-    ...(deps.valueCache ? { cache: deps.valueCache, changes: deps.valueCache } : {}),
+    changes,
+    ...(deps.valueCache ? { cache: deps.valueCache } : {}),
     ...(deps.accessed ? { accessed: deps.accessed } : {}),
   });
   const taskTokens = deps.taskTokenStore
@@ -82,7 +109,7 @@ export function createApp(deps: AppDeps): App {
       idempotency: deps.idempotency,
       clock: deps.clock,
       pendingLeaseMs: deps.pendingVersionLeaseMs,
-      ...(deps.valueCache ? { changes: deps.valueCache } : {}),
+      changes,
       ...(deps.taskTokenStore ? { taskTokens: deps.taskTokenStore } : {}),
       ...(audit ? { audit: { store: audit.store, retentionMs: audit.retentionMs } } : {}),
     });
@@ -99,11 +126,15 @@ export function createApp(deps: AppDeps): App {
   health.setStatus(SecretsServiceDesc.typeName, "SERVING");
   const server = buildServer({
     routes: (router) => {
-      secretsRoutes(service, {
-        ...(taskTokens ? { taskTokens } : {}),
-        ...(audit ? { auditEvents: (tenant, input, visible) => listAuditEvents({ audit: audit.store }, tenant, input, visible) } : {}),
-        maintenance,
-      })(router);
+      secretsRoutes(
+        service,
+        {
+          ...(taskTokens ? { taskTokens } : {}),
+          ...(audit ? { auditEvents: (tenant, input, visible) => listAuditEvents({ audit: audit.store }, tenant, input, visible) } : {}),
+          maintenance,
+        },
+        { reads: service, redact, ...(changeStream ? { changes: changeStream } : {}), ...(taskTokens ? { taskTokens } : {}) },
+      )(router);
       healthRoutes(health)(router);
       reflectionRoutes([
         file_secrets_v1_secrets,
@@ -117,6 +148,7 @@ export function createApp(deps: AppDeps): App {
       accessInterceptor({ verifier: deps.verifier, guarded, ...(taskTokens ? { taskTokens } : {}), ...(audit ? { audit: audit.trail } : {}) }),
     ],
     maxRequestBytes: deps.maxRequestBytes,
+    requestLimits: new Map([[REDACT_TEXT_PATH, REDACT_REQUEST_MAX_BYTES]]),
     maxDeadlineMs: deps.maxDeadlineMs ?? DEFAULT_MAX_DEADLINE_MS,
     limits: deps.limits ?? DEFAULT_CONNECTION_LIMITS,
     logger: deps.logger,
@@ -124,7 +156,7 @@ export function createApp(deps: AppDeps): App {
     onCall,
     ...(deps.tls ? { tls: deps.tls } : {}),
   });
-  return { health, listen: (host, port) => server.listen(host, port) };
+  return { health, changes, listen: (host, port) => server.listen(host, port) };
 }
 
 /** A log line's code name ("ok", "NotFound") as the gRPC number. */

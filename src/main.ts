@@ -7,6 +7,7 @@ import { AwsKeyProvider } from "./adapters/aws-kms/aws-key-provider.js";
 import { LocalKeyProvider } from "./adapters/local-kms/local-key-provider.js";
 import { lruLocalCache } from "./adapters/memory/lru-local-cache.js";
 import { openAuditLines } from "./adapters/audit-lines.js";
+import { MemoryChangeFeed } from "./adapters/memory/memory-change-feed.js";
 import { MemoryAuditStore } from "./adapters/memory/memory-audit-store.js";
 import { MemoryCacheStateStore } from "./adapters/memory/memory-cache-state-store.js";
 import { MemoryIdempotencyStore } from "./adapters/memory/memory-idempotency-store.js";
@@ -14,6 +15,7 @@ import { MemorySecretCache } from "./adapters/memory/memory-secret-cache.js";
 import { MemorySecretStore } from "./adapters/memory/memory-secret-store.js";
 import { MemoryTaskTokenStore } from "./adapters/memory/memory-task-token-store.js";
 import { connectMongo } from "./adapters/mongodb/connect.js";
+import { RedisChangeFeed } from "./adapters/redis/redis-change-feed.js";
 import { RedisSecretCache } from "./adapters/redis/redis-secret-cache.js";
 import { createApp } from "./app.js";
 import { devCacheDir, devJwtSecretFile, ensureDevJwtSecret, mintToken } from "./auth/dev-token.js";
@@ -29,6 +31,7 @@ import { serveMetrics } from "./metrics/metrics-server.js";
 import { CACHE_STATE_STORE_OPERATIONS, IDEMPOTENCY_STORE_OPERATIONS, SECRET_STORE_OPERATIONS } from "./metrics/port-operations.js";
 import type { AuditStore } from "./ports/audit-store.js";
 import type { CacheStateStore } from "./ports/cache-state-store.js";
+import type { ChangeFeed } from "./ports/change-feed.js";
 import { systemClock } from "./ports/clock.js";
 import type { IdempotencyStore } from "./ports/idempotency-store.js";
 import type { KeyProvider } from "./ports/key-provider.js";
@@ -52,6 +55,7 @@ async function main(): Promise<void> {
   const taskTokenKeys = await openTaskTokenKeys(config, logger);
   const verifier = await createTokenVerifier(config.auth, taskTokenKeys ? { taskKeys: taskTokenKeys } : {});
   const cache = openCache(config, logger, metrics, { store: stores.secrets, keys, state: stores.cacheState });
+  const changeFeed = openChangeFeed(config, logger);
   const warnOnce = rateLimited((event, fields) => logger.warn(fields, event));
   const auditLines = config.audit.enabled && config.audit.log ? openAuditLines(config.audit.log, (err) => logger.warn({ err: { type: err.name } }, "audit lines copy failed")) : undefined;
   const auditTrail = config.audit.enabled
@@ -90,6 +94,9 @@ async function main(): Promise<void> {
     ...(auditTrail ? { audit: { trail: auditTrail, store: stores.audit, retentionMs: auditRetentionMs } } : {}),
     ...(cache ? { valueCache: cache.values } : {}),
     ...(config.tls ? { tls: config.tls } : {}),
+    changeFeed,
+    watchHeartbeatMs: config.watchHeartbeatMs,
+    onFeedError: (err) => warnOnce("change event not published; watchers elsewhere miss it", { err: { type: err instanceof Error ? err.name : typeof err } }),
   });
   cache?.values.start();
   const server = await app.listen(config.listen.host, config.listen.port);
@@ -115,7 +122,7 @@ async function main(): Promise<void> {
     pendingLeaseMs: config.pendingVersionLeaseMs,
     taskTokens: stores.taskTokens,
     ...(auditTrail ? { audit: { store: stores.audit, retentionMs: auditRetentionMs } } : {}),
-    ...(cache ? { changes: cache.values } : {}),
+    changes: app.changes,
   };
   const sweeper = startSweeper(sweepDeps, config.sweepIntervalMs, (r) => {
     if (r instanceof Error) logger.warn({ err: { type: r.name } }, "sweep failed");
@@ -134,7 +141,7 @@ async function main(): Promise<void> {
     await auditTrail?.stop();
     await auditLines?.close();
     await accessed.stop();
-    await Promise.allSettled([stores.close(), keys.close(), cache?.shared.close()]);
+    await Promise.allSettled([stores.close(), keys.close(), cache?.shared.close(), changeFeed.close()]);
     logger.info("stopped");
     logger.flush();
     process.exit(0);
@@ -209,6 +216,14 @@ function openCache(
     { ttlMs: c.ttlMs, maxStalenessMs: c.maxStalenessMs, keyRotationMs: c.keyRotationMs },
   );
   return { kind: c.redisUrl ? "redis" : "memory", values, shared };
+}
+
+/** Change events over Redis pub/sub when REDIS_URL is set; else in this process only (one replica). */
+function openChangeFeed(config: Config, logger: Logger): ChangeFeed {
+  const url = config.cache.redisUrl;
+  if (url) return new RedisChangeFeed({ url, commandTimeoutMs: config.cache.commandTimeoutMs, channel: config.changeChannel });
+  if (config.store.kind !== "memory") logger.warn("change events reach watchers on this replica only: REDIS_URL is not set");
+  return new MemoryChangeFeed();
 }
 
 /** One line per event kind per 10 s (during a Redis outage every write changes the epoch), with how many were left out. */

@@ -49,7 +49,9 @@ const envSchema = z.object({
   PORT: port.default(50051),
   HOST: z.string().min(1).default("127.0.0.1"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  MAX_REQUEST_BYTES: positiveInt.default(262_144),
+  MAX_REQUEST_BYTES: positiveInt.default(1_048_576),
+  WATCH_HEARTBEAT_SECONDS: positiveInt.max(3_600).default(15),
+  CHANGE_CHANNEL: z.string().min(1).max(128).default("sc:changes"),
   SHUTDOWN_GRACE_MS: positiveInt.default(10_000),
   PENDING_VERSION_LEASE_MS: positiveInt.default(30_000),
   SWEEP_INTERVAL_MS: positiveInt.default(60_000),
@@ -117,6 +119,10 @@ export interface Config {
   readonly listen: { host: string; port: number };
   readonly logLevel: Env["LOG_LEVEL"];
   readonly maxRequestBytes: number;
+  /** WatchSecrets heartbeats. */
+  readonly watchHeartbeatMs: number;
+  /** The Redis pub/sub channel of change events (pub/sub ignores database numbers: deployments sharing a server need their own). */
+  readonly changeChannel: string;
   readonly shutdownGraceMs: number;
   readonly pendingVersionLeaseMs: number;
   readonly sweepIntervalMs: number;
@@ -213,6 +219,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: LoadOptions = {}): C
     listen: { host: e.HOST, port: e.PORT },
     logLevel: e.LOG_LEVEL,
     maxRequestBytes: e.MAX_REQUEST_BYTES,
+    watchHeartbeatMs: e.WATCH_HEARTBEAT_SECONDS * 1000,
+    changeChannel: e.CHANGE_CHANNEL,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     pendingVersionLeaseMs: e.PENDING_VERSION_LEASE_MS,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,

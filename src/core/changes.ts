@@ -27,7 +27,7 @@ export function changeKind(shape: ChangeShape): ChangeKind {
 
 export async function emitChange(
   deps: ChangeDeps,
-  secret: Pick<SecretRecord, "id" | "tenant" | "name" | "revision">,
+  secret: Pick<SecretRecord, "id" | "tenant" | "name" | "revision" | "latestVersion">,
   kind: ChangeKind,
   versions: readonly number[] = [],
 ): Promise<void> {
@@ -37,6 +37,7 @@ export async function emitChange(
     name: secret.name,
     incarnation: secret.id,
     revision: secret.revision,
+    latestVersion: secret.latestVersion,
     kind,
     versions: [...new Set(versions)].sort((a, b) => a - b),
     time: deps.clock.now(),
@@ -45,7 +46,7 @@ export async function emitChange(
 }
 
 /** Purges one incarnation, then tells the listener. */
-export async function purgeSecret(deps: ChangeDeps & { readonly store: SecretStore }, secret: SecretRef & Pick<SecretRecord, "revision">): Promise<void> {
+export async function purgeSecret(deps: ChangeDeps & { readonly store: SecretStore }, secret: SecretRef & Pick<SecretRecord, "revision" | "latestVersion">): Promise<void> {
   await deps.store.purgeSecret(secret);
   await emitChange(deps, secret, "purged");
 }

@@ -19,6 +19,8 @@ export interface ChangeEvent {
   readonly incarnation: string;
   /** The revision the change committed (for a purge: the last one the core saw). */
   readonly revision: number;
+  /** The secret's latest version after the change (for a purge: the last one the core saw). */
+  readonly latestVersion: number;
   readonly kind: ChangeKind;
   /** Versions the change added or whose state it changed (retention's destroys included), ascending. */
   readonly versions: readonly number[];

@@ -47,6 +47,10 @@ export function accessInterceptor(deps: AccessDeps): Interceptor {
     let principal: Principal | undefined;
     let res: Awaited<ReturnType<typeof next>> | undefined;
     let failure: ConnectError | undefined;
+    // A streaming call's request arrives as a stream: what the handler reads of it is kept for the
+    // audit event, which is written once the stream is open (before its first message).
+    let received: unknown;
+    if (req.stream) req = { ...req, message: keepLast(req.message, (m) => (received = m)) };
     try {
       identity = await authenticate(deps, call, req.header);
       principal = { tenant: identity.tenant, subject: identity.subject };
@@ -61,9 +65,14 @@ export function accessInterceptor(deps: AccessDeps): Interceptor {
     }
     if (call) call.audited = true;
     if (deps.audit) {
-      const event = auditEvent(call, method, identity, principal, failure ? failure.code : 0, touchedBy(method, req.message, res?.message));
+      const touched = req.stream ? touchedBy(method, received, undefined) : touchedBy(method, req.message, res?.message);
+      const code = failure ? failure.code : 0;
+      const events =
+        touched.perName && touched.names.length > 1
+          ? touched.names.map((name, i) => auditEvent(call, method, identity, principal, code, { names: [name], versions: [touched.versions[i] ?? 0] }))
+          : [auditEvent(call, method, identity, principal, code, touched)];
       try {
-        await deps.audit.record(event);
+        await Promise.all(events.map((event) => deps.audit!.record(event)));
       } catch (err) {
         auditFailedAt = performance.now();
         // Nothing leaves unrecorded: a refusal may keep its own answer, a success may not.
@@ -73,6 +82,14 @@ export function accessInterceptor(deps: AccessDeps): Interceptor {
     if (failure) throw failure;
     return res!;
   };
+}
+
+/** The same messages, the last one handed to `keep` as it passes. */
+async function* keepLast<T>(messages: AsyncIterable<T>, keep: (m: T) => void): AsyncIterable<T> {
+  for await (const m of messages) {
+    keep(m);
+    yield m;
+  }
 }
 
 async function authenticate(deps: AccessDeps, call: CallRecord | undefined, header: Headers): Promise<Identity> {

@@ -8,6 +8,8 @@ export interface Touched {
   readonly names: string[];
   /** Parallel to names; 0 = no particular version. */
   readonly versions: number[];
+  /** One audit event per name rather than one for the call (ResolveReferences: one per resolved name). */
+  readonly perName?: boolean;
 }
 
 type Message = Record<string, unknown>;
@@ -23,6 +25,7 @@ const field = (m: unknown, key: string): unknown => (typeof m === "object" && m 
 const one = (name: unknown, version: unknown = 0): Touched => (str(name) ? { names: [clip(str(name))], versions: [num(version)] } : { names: [], versions: [] });
 const many = (names: readonly string[], versionOf: (name: string) => number): Touched => ({ names: names.map((n) => clip(n)), versions: names.map(versionOf) });
 const none: Facts = () => ({ names: [], versions: [] });
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.map(str) : []);
 
 /** The version a value write created (0 when the call changed no value or failed). */
 const newVersion: Facts = (req, res) => one(req.name, field(field(res, "version"), "version") ?? 0);
@@ -51,6 +54,12 @@ const FACTS: Readonly<Record<string, Facts>> = {
   // The globs the minted token may touch.
   CreateTaskToken: (req) => many(Array.isArray(req.secrets) ? (req.secrets as unknown[]).map(str) : [], () => 0),
   ListAuditEvents: (req) => one(req.name),
+  // The names resolved (a failed call resolved none); never the template or a value.
+  ResolveReferences: (_req, res) => ({ ...many(strings(res?.names), () => 0), perName: true }),
+  // The names found in the text (those named, when the call failed); never the text.
+  RedactText: (req, res) => many(strings(res ? res.matchedNames : req.names), () => 0),
+  // The names watched (none: every secret of the tenant).
+  WatchSecrets: (req) => many(strings(req.names), () => 0),
   RevokeTaskToken: none,
   RunMaintenance: none,
 };

@@ -33,6 +33,8 @@ export interface EdgeOptions {
   readonly interceptors: Interceptor[];
   /** Larger request messages answer RESOURCE_EXHAUSTED. */
   readonly maxRequestBytes: number;
+  /** Paths whose requests may be larger (their routes set the same readMaxBytes). */
+  readonly requestLimits?: ReadonlyMap<string, number>;
   /** Client deadlines beyond this are shortened to it. */
   readonly maxDeadlineMs: number;
   /** An HTTP/2 request whose single message has not fully arrived within this is reset (HTTP/1.1: Node's requestTimeout). */
@@ -89,8 +91,9 @@ export function createEdge(options: EdgeOptions): (req: NodeRequest, res: NodeRe
     // gRPC-Web response headers, and the edge's own early answers.
     res.setHeader("x-request-id", call.requestId);
     const declared = Number(req.headers["content-length"] ?? NaN);
-    if (declared > options.maxRequestBytes + ENVELOPE_BYTES) {
-      call.rejection = new ConnectError(`request of ${declared} bytes is larger than the limit of ${options.maxRequestBytes} bytes`, Code.ResourceExhausted);
+    const limit = options.requestLimits?.get(path) ?? options.maxRequestBytes;
+    if (declared > limit + ENVELOPE_BYTES) {
+      call.rejection = new ConnectError(`request of ${declared} bytes is larger than the limit of ${limit} bytes`, Code.ResourceExhausted);
     }
     res.once("close", () => log.call(call, res, started));
     if (handler.method.methodKind === "unary" || handler.method.methodKind === "server_streaming") resetIfSlow(req, options.requestTimeoutMs);

@@ -11,19 +11,31 @@ import type { Principal } from "../core/principal.js";
 import type { SecretsService, SecretValue } from "../core/secrets-service.js";
 import { InvalidArgumentError, UnauthenticatedError } from "../errors.js";
 import type { SecretRecord, VersionRecord, VersionState as DomainVersionState } from "../ports/secret-store.js";
+import { REDACT_TEXT_MAX_BYTES } from "../core/redaction.js";
 import { accessHandlers, type AccessHandlerDeps } from "./access-handlers.js";
+import { agentHandlers, type AgentHandlerDeps } from "./agent-handlers.js";
 import { principalKey } from "./context.js";
 import { grpcCodeOf } from "./errors.js";
 
 // Handlers only map proto <-> domain; rules live in core/.
 
-export function secretsRoutes(service: SecretsService, access: AccessHandlerDeps): (router: ConnectRouter) => void {
-  return (router) => router.service(SecretsServiceDesc, secretsHandlers(service, access));
+/** RedactText takes up to 4 MiB of text: its requests may be this large; every other RPC's are MAX_REQUEST_BYTES. */
+export const REDACT_REQUEST_MAX_BYTES = REDACT_TEXT_MAX_BYTES + 64 * 1024;
+export const REDACT_TEXT_PATH = `/${SecretsServiceDesc.typeName}/${SecretsServiceDesc.method.redactText.name}`;
+
+export function secretsRoutes(service: SecretsService, access: AccessHandlerDeps, agent: AgentHandlerDeps): (router: ConnectRouter) => void {
+  return (router) => {
+    const handlers = secretsHandlers(service, access, agent);
+    router.service(SecretsServiceDesc, handlers);
+    // Registered again on its own with the larger limit; the edge routes a path to its last handler.
+    router.rpc(SecretsServiceDesc.method.redactText, handlers.redactText, { readMaxBytes: REDACT_REQUEST_MAX_BYTES });
+  };
 }
 
-export function secretsHandlers(service: SecretsService, access: AccessHandlerDeps): ServiceImpl<typeof SecretsServiceDesc> {
+export function secretsHandlers(service: SecretsService, access: AccessHandlerDeps, agent: AgentHandlerDeps): ServiceImpl<typeof SecretsServiceDesc> {
   return {
     ...accessHandlers(access),
+    ...agentHandlers(agent),
 
     async createSecret(req, ctx) {
       const secret = await service.createSecret(principal(ctx), {

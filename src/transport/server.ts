@@ -16,6 +16,8 @@ export interface ServerOptions {
   readonly interceptors: Interceptor[];
   /** Larger requests answer RESOURCE_EXHAUSTED. */
   readonly maxRequestBytes: number;
+  /** Paths whose requests may be larger. */
+  readonly requestLimits?: ReadonlyMap<string, number>;
   /** Client deadlines beyond this are shortened to it. */
   readonly maxDeadlineMs: number;
   readonly limits: ConnectionLimits;

@@ -8,7 +8,9 @@ import { createAccessRecorder, type AccessRecorder } from "../../src/core/access
 import { createAuditTrail, type AuditTrail } from "../../src/core/audit-trail.js";
 import type { AuditStore } from "../../src/ports/audit-store.js";
 import { createTokenVerifier } from "../../src/auth/token-verifier.js";
+import { RedisChangeFeed } from "../../src/adapters/redis/redis-change-feed.js";
 import { RedisSecretCache } from "../../src/adapters/redis/redis-secret-cache.js";
+import type { ChangeFeed } from "../../src/ports/change-feed.js";
 import { lruLocalCache } from "../../src/adapters/memory/lru-local-cache.js";
 import { createValueCache, type ValueCache } from "../../src/core/value-cache.js";
 import { createMetrics, type Metrics } from "../../src/metrics/metrics.js";
@@ -41,6 +43,9 @@ export interface TestServer {
   /** The audit trail (over fixture.audit unless another store was given), unless off. */
   readonly audit?: AuditTrail;
   readonly accessed: AccessRecorder;
+  /** The change feed, unless off; `channel` names it for a second server that must share it. */
+  readonly changeFeed?: ChangeFeed;
+  readonly changeChannel?: string;
   /** The service's task token keys (a private JWKS text, for server processes that must share them). */
   readonly taskTokenKeys: TaskTokenKeys;
   readonly taskTokenJwks: string;
@@ -71,6 +76,10 @@ export interface TestServerOptions {
   /** AUTH_ISSUER / AUTH_AUDIENCE: external tokens must carry them (token() adds them). */
   issuer?: string;
   audience?: string;
+  /** Change events over the services' Redis on this channel (default: a new one, this server's own), or none (false). */
+  changeFeed?: false | { channel?: string };
+  /** WatchSecrets heartbeat interval (default 15 s). */
+  watchHeartbeatMs?: number;
 }
 
 /** The real app on 127.0.0.1, port 0, over real adapters. */
@@ -114,6 +123,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ? createAuditTrail({ store: auditStore, clock: systemClock, ...(metrics ? { observe: metrics.audit } : {}) }, { groupCommitMs: options.audit ? (options.audit.groupCommitMs ?? 0) : 0, maxQueue: 10_000, maxInFlight: 1 })
     : undefined;
   const accessed = createAccessRecorder({ store, clock: systemClock });
+  const changeChannel = options.changeFeed === false ? undefined : (options.changeFeed?.channel ?? `sc:changes:test:${randomBytes(6).toString("hex")}`);
+  const changeFeed = changeChannel ? new RedisChangeFeed({ url: services.redisUrl, commandTimeoutMs: 5_000, channel: changeChannel }) : undefined;
   const app = createApp({
     store,
     idempotency: fixture.idempotency,
@@ -131,6 +142,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     taskTokenKeys,
     accessed,
     ...(audit && auditStore ? { audit: { trail: audit, store: auditStore, retentionMs: 90 * 24 * 3_600_000 } } : {}),
+    ...(changeFeed ? { changeFeed } : {}),
+    ...(options.watchHeartbeatMs ? { watchHeartbeatMs: options.watchHeartbeatMs } : {}),
   });
   if (cache) await waitUntil(() => cache.usable(), "the value cache is usable");
   const server = await app.listen("127.0.0.1", 0);
@@ -149,6 +162,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(metrics && metricsServer ? { metrics: { metrics, server: metricsServer, url: `http://127.0.0.1:${metricsServer.address.port}/metrics` } } : {}),
     ...(audit ? { audit } : {}),
     accessed,
+    ...(changeFeed && changeChannel ? { changeFeed, changeChannel } : {}),
     taskTokenKeys,
     taskTokenJwks,
     token: (developer, subject, extra) =>
@@ -166,6 +180,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       await metricsServer?.close();
       await cache?.stop();
       await shared?.close();
+      await changeFeed?.close();
       await keys.close();
       await fixture.dispose();
     },

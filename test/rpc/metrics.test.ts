@@ -1,3 +1,4 @@
+import { createRedactText } from "../../src/core/redact-text.js";
 import { randomBytes } from "node:crypto";
 import { sweepOnce } from "../../src/core/sweeper.js";
 import { accessInterceptor } from "../../src/transport/access.js";
@@ -53,7 +54,11 @@ describe("metrics over the network", () => {
       pendingLeaseMs: 30_000,
     });
     server = await buildServer({
-      routes: secretsRoutes(service, { maintenance: () => sweepOnce({ store: fixture.store, idempotency: fixture.idempotency, clock: systemClock, pendingLeaseMs: 30_000 }) }),
+      routes: secretsRoutes(
+        service,
+        { maintenance: () => sweepOnce({ store: fixture.store, idempotency: fixture.idempotency, clock: systemClock, pendingLeaseMs: 30_000 }) },
+        { reads: service, redact: createRedactText({ store: fixture.store, keys, clock: systemClock }) },
+      ),
       interceptors: [errorInterceptor(), accessInterceptor({ verifier: await createTokenVerifier({ hmacSecret: jwtSecret, algorithms: ["HS256"] }), guarded: new Set([SERVICE]) })],
       maxRequestBytes: 262_144,
       maxDeadlineMs: DEFAULT_MAX_DEADLINE_MS,

@@ -12,7 +12,9 @@ describe("loadConfig", () => {
     expect(c.store).toEqual({ kind: "mongodb", uri: base.MONGODB_URI, defaultDb: "secrets" });
     expect(c.keys).toEqual({ kind: "aws-kms", keyId: "alias/k", region: "us-east-1" });
     expect(c.auth.algorithms).toEqual(["HS256"]);
-    expect(c.maxRequestBytes).toBe(262_144);
+    expect(c.maxRequestBytes).toBe(1_048_576);
+    expect(c.watchHeartbeatMs).toBe(15_000);
+    expect(c.changeChannel).toBe("sc:changes");
   });
 
   it("loads several local master keys, the last one active unless LOCAL_MASTER_KEY_ID says", () => {

@@ -4,15 +4,15 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, FieldMask, Timestamp, Value } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file secrets/v1/secrets.proto.
  */
 export const file_secrets_v1_secrets: GenFile = /*@__PURE__*/
-  fileDesc("ChhzZWNyZXRzL3YxL3NlY3JldHMucHJvdG8SCnNlY3JldHMudjEi3gEKDVNlY3JldFZlcnNpb24SDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEicKBXN0YXRlGAMgASgOMhguc2VjcmV0cy52MS5WZXJzaW9uU3RhdGUSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYBSABKAkSMAoMZGVzdHJveV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYByABKAkingQKBlNlY3JldBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEjIKCG1ldGFkYXRhGAMgAygLMiAuc2VjcmV0cy52MS5TZWNyZXQuTWV0YWRhdGFFbnRyeRIWCg5sYXRlc3RfdmVyc2lvbhgEIAEoAxIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYByABKAkSEgoKdXBkYXRlZF9ieRgIIAEoCRIMCgRldGFnGAkgASgJEi8KC2V4cGlyZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtkZWxldGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcHVyZ2VfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbWF4X3ZlcnNpb25zGA0gASgFEjQKEGxhc3RfYWNjZXNzX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK8AgoTQ3JlYXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEj8KCG1ldGFkYXRhGAQgAygLMi0uc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKA3R0bBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxtYXhfdmVyc2lvbnMYByABKAUSEgoKcmVxdWVzdF9pZBgIIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOgoUQ3JlYXRlU2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiIAoQR2V0U2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJIjcKEUdldFNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IjYKFUdldFNlY3JldFZhbHVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMidwoWR2V0U2VjcmV0VmFsdWVSZXNwb25zZRIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDQoFdmFsdWUYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuoBChJMaXN0U2VjcmV0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEwoLbmFtZV9wcmVmaXgYAyABKAkSSwoPbWV0YWRhdGFfZmlsdGVyGAQgAygLMjIuc2VjcmV0cy52MS5MaXN0U2VjcmV0c1JlcXVlc3QuTWV0YWRhdGFGaWx0ZXJFbnRyeRIUCgxzaG93X2RlbGV0ZWQYBSABKAgaNQoTTWV0YWRhdGFGaWx0ZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlMKE0xpc3RTZWNyZXRzUmVzcG9uc2USIwoHc2VjcmV0cxgBIAMoCzISLnNlY3JldHMudjEuU2VjcmV0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSL2AgoTVXBkYXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxITCgtkZXNjcmlwdGlvbhgDIAEoCRI/CghtZXRhZGF0YRgEIAMoCzItLnNlY3JldHMudjEuVXBkYXRlU2VjcmV0UmVxdWVzdC5NZXRhZGF0YUVudHJ5EhIKBXZhbHVlGAUgASgJSACIAQESDAoEZXRhZxgGIAEoCRIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoDdHRsGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhQKDG1heF92ZXJzaW9ucxgJIAEoBRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCAoGX3ZhbHVlIjoKFFVwZGF0ZVNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IlYKFVB1dFNlY3JldFZhbHVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEgwKBGV0YWcYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCSJoChZQdXRTZWNyZXRWYWx1ZVJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5zZWNyZXRzLnYxLlNlY3JldFZlcnNpb24SIgoGc2VjcmV0GAIgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiUAoZTGlzdFNlY3JldFZlcnNpb25zUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImIKGkxpc3RTZWNyZXRWZXJzaW9uc1Jlc3BvbnNlEisKCHZlcnNpb25zGAEgAygLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJKChtEaXNhYmxlU2VjcmV0VmVyc2lvblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEgwKBGV0YWcYAyABKAkibgocRGlzYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEiIKBnNlY3JldBgCIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IkkKGkVuYWJsZVNlY3JldFZlcnNpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoAxIMCgRldGFnGAMgASgJIm0KG0VuYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEiIKBnNlY3JldBgCIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IkoKG0Rlc3Ryb3lTZWNyZXRWZXJzaW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDAoEZXRhZxgDIAEoCSJuChxEZXN0cm95U2VjcmV0VmVyc2lvblJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5zZWNyZXRzLnYxLlNlY3JldFZlcnNpb24SIgoGc2VjcmV0GAIgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiXgoTRGVsZXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBWZvcmNlGAIgASgIEhwKFHJlY292ZXJ5X3dpbmRvd19kYXlzGAMgASgFEgwKBGV0YWcYBCABKAkiOgoURGVsZXRlU2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiMgoUUmVzdG9yZVNlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRldGFnGAIgASgJIjsKFVJlc3RvcmVTZWNyZXRSZXNwb25zZRIiCgZzZWNyZXQYASABKAsyEi5zZWNyZXRzLnYxLlNlY3JldCIsChtCYXRjaEdldFNlY3JldFZhbHVlc1JlcXVlc3QSDQoFbmFtZXMYASADKAkifQocQmF0Y2hHZXRTZWNyZXRWYWx1ZXNSZXNwb25zZRIyCgZ2YWx1ZXMYASADKAsyIi5zZWNyZXRzLnYxLkdldFNlY3JldFZhbHVlUmVzcG9uc2USKQoGZXJyb3JzGAIgAygLMhkuc2VjcmV0cy52MS5CYXRjaEdldEVycm9yIjwKDUJhdGNoR2V0RXJyb3ISDAoEbmFtZRgBIAEoCRIMCgRjb2RlGAIgASgFEg8KB21lc3NhZ2UYAyABKAkicAoWQ3JlYXRlVGFza1Rva2VuUmVxdWVzdBIPCgdzZWNyZXRzGAEgAygJEg4KBnNjb3BlcxgCIAMoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFbGFiZWwYBCABKAkiawoXQ3JlYXRlVGFza1Rva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHRva2VuX2lkGAMgASgJIioKFlJldm9rZVRhc2tUb2tlblJlcXVlc3QSEAoIdG9rZW5faWQYASABKAkiGQoXUmV2b2tlVGFza1Rva2VuUmVzcG9uc2Ui1wEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDAoEbmFtZRgDIAEoCRIOCgZtZXRob2QYBCABKAkSEQoEY29kZRgFIAEoBUgAiAEBEi4KCnN0YXJ0X3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIHCgVfY29kZSJaChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRImCgZldmVudHMYASADKAsyFi5zZWNyZXRzLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIsQCCgpBdWRpdEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEi4KCmV2ZW50X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYAyABKAkSEQoJcHJpbmNpcGFsGAQgASgJEhQKDGRldmVsb3Blcl9pZBgFIAEoCRIRCglkZWxlZ2F0ZWQYBiABKAgSEAoIdG9rZW5faWQYByABKAkSEwoLdG9rZW5fbGFiZWwYCCABKAkSDgoGbWV0aG9kGAkgASgJEg0KBW5hbWVzGAogAygJEhAKCHZlcnNpb25zGAsgAygDEgwKBGNvZGUYDCABKAUSFAoMcGVlcl9hZGRyZXNzGA0gASgJEhIKCnVzZXJfYWdlbnQYDiABKAkSFAoMbXRsc19zdWJqZWN0GA8gASgJIhcKFVJ1bk1haW50ZW5hbmNlUmVxdWVzdCKiAQoWUnVuTWFpbnRlbmFuY2VSZXNwb25zZRIWCg5wdXJnZWRfc2VjcmV0cxgBIAEoBRIYChBjb21wbGV0ZWRfd3JpdGVzGAIgASgFEhsKE3JlbW92ZWRfcmVxdWVzdF9pZHMYAyABKAUSGwoTcmVtb3ZlZF90YXNrX3Rva2VucxgEIAEoBRIcChRyZW1vdmVkX2F1ZGl0X2V2ZW50cxgFIAEoBSqBAQoMVmVyc2lvblN0YXRlEh0KGVZFUlNJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIZChVWRVJTSU9OX1NUQVRFX0VOQUJMRUQQARIaChZWRVJTSU9OX1NUQVRFX0RJU0FCTEVEEAISGwoXVkVSU0lPTl9TVEFURV9ERVNUUk9ZRUQQAzKmDAoOU2VjcmV0c1NlcnZpY2USUQoMQ3JlYXRlU2VjcmV0Eh8uc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0GiAuc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXNwb25zZRJICglHZXRTZWNyZXQSHC5zZWNyZXRzLnYxLkdldFNlY3JldFJlcXVlc3QaHS5zZWNyZXRzLnYxLkdldFNlY3JldFJlc3BvbnNlElcKDkdldFNlY3JldFZhbHVlEiEuc2VjcmV0cy52MS5HZXRTZWNyZXRWYWx1ZVJlcXVlc3QaIi5zZWNyZXRzLnYxLkdldFNlY3JldFZhbHVlUmVzcG9uc2USTgoLTGlzdFNlY3JldHMSHi5zZWNyZXRzLnYxLkxpc3RTZWNyZXRzUmVxdWVzdBofLnNlY3JldHMudjEuTGlzdFNlY3JldHNSZXNwb25zZRJRCgxVcGRhdGVTZWNyZXQSHy5zZWNyZXRzLnYxLlVwZGF0ZVNlY3JldFJlcXVlc3QaIC5zZWNyZXRzLnYxLlVwZGF0ZVNlY3JldFJlc3BvbnNlElcKDlB1dFNlY3JldFZhbHVlEiEuc2VjcmV0cy52MS5QdXRTZWNyZXRWYWx1ZVJlcXVlc3QaIi5zZWNyZXRzLnYxLlB1dFNlY3JldFZhbHVlUmVzcG9uc2USYwoSTGlzdFNlY3JldFZlcnNpb25zEiUuc2VjcmV0cy52MS5MaXN0U2VjcmV0VmVyc2lvbnNSZXF1ZXN0GiYuc2VjcmV0cy52MS5MaXN0U2VjcmV0VmVyc2lvbnNSZXNwb25zZRJpChREaXNhYmxlU2VjcmV0VmVyc2lvbhInLnNlY3JldHMudjEuRGlzYWJsZVNlY3JldFZlcnNpb25SZXF1ZXN0Giguc2VjcmV0cy52MS5EaXNhYmxlU2VjcmV0VmVyc2lvblJlc3BvbnNlEmYKE0VuYWJsZVNlY3JldFZlcnNpb24SJi5zZWNyZXRzLnYxLkVuYWJsZVNlY3JldFZlcnNpb25SZXF1ZXN0Gicuc2VjcmV0cy52MS5FbmFibGVTZWNyZXRWZXJzaW9uUmVzcG9uc2USaQoURGVzdHJveVNlY3JldFZlcnNpb24SJy5zZWNyZXRzLnYxLkRlc3Ryb3lTZWNyZXRWZXJzaW9uUmVxdWVzdBooLnNlY3JldHMudjEuRGVzdHJveVNlY3JldFZlcnNpb25SZXNwb25zZRJRCgxEZWxldGVTZWNyZXQSHy5zZWNyZXRzLnYxLkRlbGV0ZVNlY3JldFJlcXVlc3QaIC5zZWNyZXRzLnYxLkRlbGV0ZVNlY3JldFJlc3BvbnNlElQKDVJlc3RvcmVTZWNyZXQSIC5zZWNyZXRzLnYxLlJlc3RvcmVTZWNyZXRSZXF1ZXN0GiEuc2VjcmV0cy52MS5SZXN0b3JlU2VjcmV0UmVzcG9uc2USaQoUQmF0Y2hHZXRTZWNyZXRWYWx1ZXMSJy5zZWNyZXRzLnYxLkJhdGNoR2V0U2VjcmV0VmFsdWVzUmVxdWVzdBooLnNlY3JldHMudjEuQmF0Y2hHZXRTZWNyZXRWYWx1ZXNSZXNwb25zZRJaCg9DcmVhdGVUYXNrVG9rZW4SIi5zZWNyZXRzLnYxLkNyZWF0ZVRhc2tUb2tlblJlcXVlc3QaIy5zZWNyZXRzLnYxLkNyZWF0ZVRhc2tUb2tlblJlc3BvbnNlEloKD1Jldm9rZVRhc2tUb2tlbhIiLnNlY3JldHMudjEuUmV2b2tlVGFza1Rva2VuUmVxdWVzdBojLnNlY3JldHMudjEuUmV2b2tlVGFza1Rva2VuUmVzcG9uc2USWgoPTGlzdEF1ZGl0RXZlbnRzEiIuc2VjcmV0cy52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiMuc2VjcmV0cy52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZRJXCg5SdW5NYWludGVuYW5jZRIhLnNlY3JldHMudjEuUnVuTWFpbnRlbmFuY2VSZXF1ZXN0GiIuc2VjcmV0cy52MS5SdW5NYWludGVuYW5jZVJlc3BvbnNlQjhaNmdpdGh1Yi5jb20vc2VjcmV0cy1zZXJ2aWNlL2dlbi9nby9zZWNyZXRzL3YxO3NlY3JldHN2MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChhzZWNyZXRzL3YxL3NlY3JldHMucHJvdG8SCnNlY3JldHMudjEi3gEKDVNlY3JldFZlcnNpb24SDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEicKBXN0YXRlGAMgASgOMhguc2VjcmV0cy52MS5WZXJzaW9uU3RhdGUSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYBSABKAkSMAoMZGVzdHJveV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYByABKAkingQKBlNlY3JldBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEjIKCG1ldGFkYXRhGAMgAygLMiAuc2VjcmV0cy52MS5TZWNyZXQuTWV0YWRhdGFFbnRyeRIWCg5sYXRlc3RfdmVyc2lvbhgEIAEoAxIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYByABKAkSEgoKdXBkYXRlZF9ieRgIIAEoCRIMCgRldGFnGAkgASgJEi8KC2V4cGlyZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtkZWxldGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcHVyZ2VfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbWF4X3ZlcnNpb25zGA0gASgFEjQKEGxhc3RfYWNjZXNzX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK8AgoTQ3JlYXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEj8KCG1ldGFkYXRhGAQgAygLMi0uc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKA3R0bBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxtYXhfdmVyc2lvbnMYByABKAUSEgoKcmVxdWVzdF9pZBgIIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOgoUQ3JlYXRlU2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiIAoQR2V0U2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJIjcKEUdldFNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IjYKFUdldFNlY3JldFZhbHVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMidwoWR2V0U2VjcmV0VmFsdWVSZXNwb25zZRIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDQoFdmFsdWUYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuoBChJMaXN0U2VjcmV0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEwoLbmFtZV9wcmVmaXgYAyABKAkSSwoPbWV0YWRhdGFfZmlsdGVyGAQgAygLMjIuc2VjcmV0cy52MS5MaXN0U2VjcmV0c1JlcXVlc3QuTWV0YWRhdGFGaWx0ZXJFbnRyeRIUCgxzaG93X2RlbGV0ZWQYBSABKAgaNQoTTWV0YWRhdGFGaWx0ZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlMKE0xpc3RTZWNyZXRzUmVzcG9uc2USIwoHc2VjcmV0cxgBIAMoCzISLnNlY3JldHMudjEuU2VjcmV0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSL2AgoTVXBkYXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxITCgtkZXNjcmlwdGlvbhgDIAEoCRI/CghtZXRhZGF0YRgEIAMoCzItLnNlY3JldHMudjEuVXBkYXRlU2VjcmV0UmVxdWVzdC5NZXRhZGF0YUVudHJ5EhIKBXZhbHVlGAUgASgJSACIAQESDAoEZXRhZxgGIAEoCRIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoDdHRsGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhQKDG1heF92ZXJzaW9ucxgJIAEoBRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCAoGX3ZhbHVlIjoKFFVwZGF0ZVNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IlYKFVB1dFNlY3JldFZhbHVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEgwKBGV0YWcYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCSJoChZQdXRTZWNyZXRWYWx1ZVJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5zZWNyZXRzLnYxLlNlY3JldFZlcnNpb24SIgoGc2VjcmV0GAIgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiUAoZTGlzdFNlY3JldFZlcnNpb25zUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImIKGkxpc3RTZWNyZXRWZXJzaW9uc1Jlc3BvbnNlEisKCHZlcnNpb25zGAEgAygLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJKChtEaXNhYmxlU2VjcmV0VmVyc2lvblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEgwKBGV0YWcYAyABKAkibgocRGlzYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEiIKBnNlY3JldBgCIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IkkKGkVuYWJsZVNlY3JldFZlcnNpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoAxIMCgRldGFnGAMgASgJIm0KG0VuYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEiIKBnNlY3JldBgCIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IkoKG0Rlc3Ryb3lTZWNyZXRWZXJzaW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDAoEZXRhZxgDIAEoCSJuChxEZXN0cm95U2VjcmV0VmVyc2lvblJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5zZWNyZXRzLnYxLlNlY3JldFZlcnNpb24SIgoGc2VjcmV0GAIgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiXgoTRGVsZXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBWZvcmNlGAIgASgIEhwKFHJlY292ZXJ5X3dpbmRvd19kYXlzGAMgASgFEgwKBGV0YWcYBCABKAkiOgoURGVsZXRlU2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiMgoUUmVzdG9yZVNlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRldGFnGAIgASgJIjsKFVJlc3RvcmVTZWNyZXRSZXNwb25zZRIiCgZzZWNyZXQYASABKAsyEi5zZWNyZXRzLnYxLlNlY3JldCIsChtCYXRjaEdldFNlY3JldFZhbHVlc1JlcXVlc3QSDQoFbmFtZXMYASADKAkifQocQmF0Y2hHZXRTZWNyZXRWYWx1ZXNSZXNwb25zZRIyCgZ2YWx1ZXMYASADKAsyIi5zZWNyZXRzLnYxLkdldFNlY3JldFZhbHVlUmVzcG9uc2USKQoGZXJyb3JzGAIgAygLMhkuc2VjcmV0cy52MS5CYXRjaEdldEVycm9yIjwKDUJhdGNoR2V0RXJyb3ISDAoEbmFtZRgBIAEoCRIMCgRjb2RlGAIgASgFEg8KB21lc3NhZ2UYAyABKAkicAoWQ3JlYXRlVGFza1Rva2VuUmVxdWVzdBIPCgdzZWNyZXRzGAEgAygJEg4KBnNjb3BlcxgCIAMoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFbGFiZWwYBCABKAkiawoXQ3JlYXRlVGFza1Rva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHRva2VuX2lkGAMgASgJIioKFlJldm9rZVRhc2tUb2tlblJlcXVlc3QSEAoIdG9rZW5faWQYASABKAkiGQoXUmV2b2tlVGFza1Rva2VuUmVzcG9uc2Ui1wEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDAoEbmFtZRgDIAEoCRIOCgZtZXRob2QYBCABKAkSEQoEY29kZRgFIAEoBUgAiAEBEi4KCnN0YXJ0X3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIHCgVfY29kZSJaChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRImCgZldmVudHMYASADKAsyFi5zZWNyZXRzLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIsQCCgpBdWRpdEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEi4KCmV2ZW50X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYAyABKAkSEQoJcHJpbmNpcGFsGAQgASgJEhQKDGRldmVsb3Blcl9pZBgFIAEoCRIRCglkZWxlZ2F0ZWQYBiABKAgSEAoIdG9rZW5faWQYByABKAkSEwoLdG9rZW5fbGFiZWwYCCABKAkSDgoGbWV0aG9kGAkgASgJEg0KBW5hbWVzGAogAygJEhAKCHZlcnNpb25zGAsgAygDEgwKBGNvZGUYDCABKAUSFAoMcGVlcl9hZGRyZXNzGA0gASgJEhIKCnVzZXJfYWdlbnQYDiABKAkSFAoMbXRsc19zdWJqZWN0GA8gASgJIhcKFVJ1bk1haW50ZW5hbmNlUmVxdWVzdCKiAQoWUnVuTWFpbnRlbmFuY2VSZXNwb25zZRIWCg5wdXJnZWRfc2VjcmV0cxgBIAEoBRIYChBjb21wbGV0ZWRfd3JpdGVzGAIgASgFEhsKE3JlbW92ZWRfcmVxdWVzdF9pZHMYAyABKAUSGwoTcmVtb3ZlZF90YXNrX3Rva2VucxgEIAEoBRIcChRyZW1vdmVkX2F1ZGl0X2V2ZW50cxgFIAEoBSJbChhSZXNvbHZlUmVmZXJlbmNlc1JlcXVlc3QSKAoIdGVtcGxhdGUYASABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSFQoNYWxsb3dfbWlzc2luZxgCIAEoCCJlChlSZXNvbHZlUmVmZXJlbmNlc1Jlc3BvbnNlEigKCHJlc29sdmVkGAEgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEg0KBW5hbWVzGAIgAygJEg8KB21pc3NpbmcYAyADKAkiMAoRUmVkYWN0VGV4dFJlcXVlc3QSDAoEdGV4dBgBIAEoCRINCgVuYW1lcxgCIAMoCSI5ChJSZWRhY3RUZXh0UmVzcG9uc2USDAoEdGV4dBgBIAEoCRIVCg1tYXRjaGVkX25hbWVzGAIgAygJIiQKE1dhdGNoU2VjcmV0c1JlcXVlc3QSDQoFbmFtZXMYASADKAkiPgoUV2F0Y2hTZWNyZXRzUmVzcG9uc2USJgoFZXZlbnQYASABKAsyFy5zZWNyZXRzLnYxLlNlY3JldEV2ZW50IocBCgtTZWNyZXRFdmVudBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSKQoEdHlwZRgDIAEoDjIbLnNlY3JldHMudjEuU2VjcmV0RXZlbnRUeXBlEi4KCmV2ZW50X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKoEBCgxWZXJzaW9uU3RhdGUSHQoZVkVSU0lPTl9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVZFUlNJT05fU1RBVEVfRU5BQkxFRBABEhoKFlZFUlNJT05fU1RBVEVfRElTQUJMRUQQAhIbChdWRVJTSU9OX1NUQVRFX0RFU1RST1lFRBADKsICCg9TZWNyZXRFdmVudFR5cGUSIQodU0VDUkVUX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIdChlTRUNSRVRfRVZFTlRfVFlQRV9DUkVBVEVEEAESIwofU0VDUkVUX0VWRU5UX1RZUEVfVkVSU0lPTl9BRERFRBACEh0KGVNFQ1JFVF9FVkVOVF9UWVBFX1VQREFURUQQAxIrCidTRUNSRVRfRVZFTlRfVFlQRV9WRVJTSU9OX1NUQVRFX0NIQU5HRUQQBBIdChlTRUNSRVRfRVZFTlRfVFlQRV9ERUxFVEVEEAUSHgoaU0VDUkVUX0VWRU5UX1RZUEVfUkVTVE9SRUQQBhIcChhTRUNSRVRfRVZFTlRfVFlQRV9QVVJHRUQQBxIfChtTRUNSRVRfRVZFTlRfVFlQRV9IRUFSVEJFQVQQCDKqDgoOU2VjcmV0c1NlcnZpY2USUQoMQ3JlYXRlU2VjcmV0Eh8uc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0GiAuc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXNwb25zZRJICglHZXRTZWNyZXQSHC5zZWNyZXRzLnYxLkdldFNlY3JldFJlcXVlc3QaHS5zZWNyZXRzLnYxLkdldFNlY3JldFJlc3BvbnNlElcKDkdldFNlY3JldFZhbHVlEiEuc2VjcmV0cy52MS5HZXRTZWNyZXRWYWx1ZVJlcXVlc3QaIi5zZWNyZXRzLnYxLkdldFNlY3JldFZhbHVlUmVzcG9uc2USTgoLTGlzdFNlY3JldHMSHi5zZWNyZXRzLnYxLkxpc3RTZWNyZXRzUmVxdWVzdBofLnNlY3JldHMudjEuTGlzdFNlY3JldHNSZXNwb25zZRJRCgxVcGRhdGVTZWNyZXQSHy5zZWNyZXRzLnYxLlVwZGF0ZVNlY3JldFJlcXVlc3QaIC5zZWNyZXRzLnYxLlVwZGF0ZVNlY3JldFJlc3BvbnNlElcKDlB1dFNlY3JldFZhbHVlEiEuc2VjcmV0cy52MS5QdXRTZWNyZXRWYWx1ZVJlcXVlc3QaIi5zZWNyZXRzLnYxLlB1dFNlY3JldFZhbHVlUmVzcG9uc2USYwoSTGlzdFNlY3JldFZlcnNpb25zEiUuc2VjcmV0cy52MS5MaXN0U2VjcmV0VmVyc2lvbnNSZXF1ZXN0GiYuc2VjcmV0cy52MS5MaXN0U2VjcmV0VmVyc2lvbnNSZXNwb25zZRJpChREaXNhYmxlU2VjcmV0VmVyc2lvbhInLnNlY3JldHMudjEuRGlzYWJsZVNlY3JldFZlcnNpb25SZXF1ZXN0Giguc2VjcmV0cy52MS5EaXNhYmxlU2VjcmV0VmVyc2lvblJlc3BvbnNlEmYKE0VuYWJsZVNlY3JldFZlcnNpb24SJi5zZWNyZXRzLnYxLkVuYWJsZVNlY3JldFZlcnNpb25SZXF1ZXN0Gicuc2VjcmV0cy52MS5FbmFibGVTZWNyZXRWZXJzaW9uUmVzcG9uc2USaQoURGVzdHJveVNlY3JldFZlcnNpb24SJy5zZWNyZXRzLnYxLkRlc3Ryb3lTZWNyZXRWZXJzaW9uUmVxdWVzdBooLnNlY3JldHMudjEuRGVzdHJveVNlY3JldFZlcnNpb25SZXNwb25zZRJRCgxEZWxldGVTZWNyZXQSHy5zZWNyZXRzLnYxLkRlbGV0ZVNlY3JldFJlcXVlc3QaIC5zZWNyZXRzLnYxLkRlbGV0ZVNlY3JldFJlc3BvbnNlElQKDVJlc3RvcmVTZWNyZXQSIC5zZWNyZXRzLnYxLlJlc3RvcmVTZWNyZXRSZXF1ZXN0GiEuc2VjcmV0cy52MS5SZXN0b3JlU2VjcmV0UmVzcG9uc2USaQoUQmF0Y2hHZXRTZWNyZXRWYWx1ZXMSJy5zZWNyZXRzLnYxLkJhdGNoR2V0U2VjcmV0VmFsdWVzUmVxdWVzdBooLnNlY3JldHMudjEuQmF0Y2hHZXRTZWNyZXRWYWx1ZXNSZXNwb25zZRJaCg9DcmVhdGVUYXNrVG9rZW4SIi5zZWNyZXRzLnYxLkNyZWF0ZVRhc2tUb2tlblJlcXVlc3QaIy5zZWNyZXRzLnYxLkNyZWF0ZVRhc2tUb2tlblJlc3BvbnNlEloKD1Jldm9rZVRhc2tUb2tlbhIiLnNlY3JldHMudjEuUmV2b2tlVGFza1Rva2VuUmVxdWVzdBojLnNlY3JldHMudjEuUmV2b2tlVGFza1Rva2VuUmVzcG9uc2USWgoPTGlzdEF1ZGl0RXZlbnRzEiIuc2VjcmV0cy52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiMuc2VjcmV0cy52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZRJXCg5SdW5NYWludGVuYW5jZRIhLnNlY3JldHMudjEuUnVuTWFpbnRlbmFuY2VSZXF1ZXN0GiIuc2VjcmV0cy52MS5SdW5NYWludGVuYW5jZVJlc3BvbnNlEmAKEVJlc29sdmVSZWZlcmVuY2VzEiQuc2VjcmV0cy52MS5SZXNvbHZlUmVmZXJlbmNlc1JlcXVlc3QaJS5zZWNyZXRzLnYxLlJlc29sdmVSZWZlcmVuY2VzUmVzcG9uc2USSwoKUmVkYWN0VGV4dBIdLnNlY3JldHMudjEuUmVkYWN0VGV4dFJlcXVlc3QaHi5zZWNyZXRzLnYxLlJlZGFjdFRleHRSZXNwb25zZRJTCgxXYXRjaFNlY3JldHMSHy5zZWNyZXRzLnYxLldhdGNoU2VjcmV0c1JlcXVlc3QaIC5zZWNyZXRzLnYxLldhdGNoU2VjcmV0c1Jlc3BvbnNlMAFCOFo2Z2l0aHViLmNvbS9zZWNyZXRzLXNlcnZpY2UvZ2VuL2dvL3NlY3JldHMvdjE7c2VjcmV0c3YxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * SecretVersion is the metadata of one version. It never carries the value.
@@ -1256,6 +1256,191 @@ export const RunMaintenanceResponseSchema: GenMessage<RunMaintenanceResponse> = 
   messageDesc(file_secrets_v1_secrets, 37);
 
 /**
+ * @generated from message secrets.v1.ResolveReferencesRequest
+ */
+export type ResolveReferencesRequest = Message<"secrets.v1.ResolveReferencesRequest"> & {
+  /**
+   * Any JSON value: at most 1 MiB serialized, nested at most 32 deep (a scalar counts 1), at most
+   * 100 distinct secret names.
+   *
+   * @generated from field: google.protobuf.Value template = 1;
+   */
+  template?: Value | undefined;
+
+  /**
+   * Leave strings holding a missing reference unchanged (listed in missing) instead of NOT_FOUND.
+   *
+   * @generated from field: bool allow_missing = 2;
+   */
+  allowMissing: boolean;
+};
+
+/**
+ * Describes the message secrets.v1.ResolveReferencesRequest.
+ * Use `create(ResolveReferencesRequestSchema)` to create a new message.
+ */
+export const ResolveReferencesRequestSchema: GenMessage<ResolveReferencesRequest> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 38);
+
+/**
+ * @generated from message secrets.v1.ResolveReferencesResponse
+ */
+export type ResolveReferencesResponse = Message<"secrets.v1.ResolveReferencesResponse"> & {
+  /**
+   * The template with every reference replaced by its value (always a string).
+   *
+   * @generated from field: google.protobuf.Value resolved = 1;
+   */
+  resolved?: Value | undefined;
+
+  /**
+   * Secrets resolved, distinct and sorted.
+   *
+   * @generated from field: repeated string names = 2;
+   */
+  names: string[];
+
+  /**
+   * With allow_missing: references left unresolved ("NAME" or "NAME@VERSION"), distinct and sorted.
+   *
+   * @generated from field: repeated string missing = 3;
+   */
+  missing: string[];
+};
+
+/**
+ * Describes the message secrets.v1.ResolveReferencesResponse.
+ * Use `create(ResolveReferencesResponseSchema)` to create a new message.
+ */
+export const ResolveReferencesResponseSchema: GenMessage<ResolveReferencesResponse> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 39);
+
+/**
+ * @generated from message secrets.v1.RedactTextRequest
+ */
+export type RedactTextRequest = Message<"secrets.v1.RedactTextRequest"> & {
+  /**
+   * At most 4 MiB of UTF-8.
+   *
+   * @generated from field: string text = 1;
+   */
+  text: string;
+
+  /**
+   * Secrets whose values to redact; empty means all of the tenant's (then values shorter than 8
+   * characters are left alone). An unknown name is NOT_FOUND.
+   *
+   * @generated from field: repeated string names = 2;
+   */
+  names: string[];
+};
+
+/**
+ * Describes the message secrets.v1.RedactTextRequest.
+ * Use `create(RedactTextRequestSchema)` to create a new message.
+ */
+export const RedactTextRequestSchema: GenMessage<RedactTextRequest> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 40);
+
+/**
+ * @generated from message secrets.v1.RedactTextResponse
+ */
+export type RedactTextResponse = Message<"secrets.v1.RedactTextResponse"> & {
+  /**
+   * @generated from field: string text = 1;
+   */
+  text: string;
+
+  /**
+   * Secrets found in the text, distinct and sorted.
+   *
+   * @generated from field: repeated string matched_names = 2;
+   */
+  matchedNames: string[];
+};
+
+/**
+ * Describes the message secrets.v1.RedactTextResponse.
+ * Use `create(RedactTextResponseSchema)` to create a new message.
+ */
+export const RedactTextResponseSchema: GenMessage<RedactTextResponse> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 41);
+
+/**
+ * @generated from message secrets.v1.WatchSecretsRequest
+ */
+export type WatchSecretsRequest = Message<"secrets.v1.WatchSecretsRequest"> & {
+  /**
+   * Exact names to watch (at most 100); empty means every secret of the tenant.
+   *
+   * @generated from field: repeated string names = 1;
+   */
+  names: string[];
+};
+
+/**
+ * Describes the message secrets.v1.WatchSecretsRequest.
+ * Use `create(WatchSecretsRequestSchema)` to create a new message.
+ */
+export const WatchSecretsRequestSchema: GenMessage<WatchSecretsRequest> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 42);
+
+/**
+ * @generated from message secrets.v1.WatchSecretsResponse
+ */
+export type WatchSecretsResponse = Message<"secrets.v1.WatchSecretsResponse"> & {
+  /**
+   * @generated from field: secrets.v1.SecretEvent event = 1;
+   */
+  event?: SecretEvent | undefined;
+};
+
+/**
+ * Describes the message secrets.v1.WatchSecretsResponse.
+ * Use `create(WatchSecretsResponseSchema)` to create a new message.
+ */
+export const WatchSecretsResponseSchema: GenMessage<WatchSecretsResponse> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 43);
+
+/**
+ * SecretEvent tells that a secret changed. It never carries a value.
+ *
+ * @generated from message secrets.v1.SecretEvent
+ */
+export type SecretEvent = Message<"secrets.v1.SecretEvent"> & {
+  /**
+   * Empty for a heartbeat.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The version concerned, else the secret's latest version; 0 for a heartbeat.
+   *
+   * @generated from field: int64 version = 2;
+   */
+  version: bigint;
+
+  /**
+   * @generated from field: secrets.v1.SecretEventType type = 3;
+   */
+  type: SecretEventType;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp event_time = 4;
+   */
+  eventTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message secrets.v1.SecretEvent.
+ * Use `create(SecretEventSchema)` to create a new message.
+ */
+export const SecretEventSchema: GenMessage<SecretEvent> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 44);
+
+/**
  * The state of one version of a secret.
  *
  * @generated from enum secrets.v1.VersionState
@@ -1293,6 +1478,64 @@ export enum VersionState {
  */
 export const VersionStateSchema: GenEnum<VersionState> = /*@__PURE__*/
   enumDesc(file_secrets_v1_secrets, 0);
+
+/**
+ * @generated from enum secrets.v1.SecretEventType
+ */
+export enum SecretEventType {
+  /**
+   * @generated from enum value: SECRET_EVENT_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: SECRET_EVENT_TYPE_CREATED = 1;
+   */
+  CREATED = 1,
+
+  /**
+   * @generated from enum value: SECRET_EVENT_TYPE_VERSION_ADDED = 2;
+   */
+  VERSION_ADDED = 2,
+
+  /**
+   * @generated from enum value: SECRET_EVENT_TYPE_UPDATED = 3;
+   */
+  UPDATED = 3,
+
+  /**
+   * @generated from enum value: SECRET_EVENT_TYPE_VERSION_STATE_CHANGED = 4;
+   */
+  VERSION_STATE_CHANGED = 4,
+
+  /**
+   * @generated from enum value: SECRET_EVENT_TYPE_DELETED = 5;
+   */
+  DELETED = 5,
+
+  /**
+   * @generated from enum value: SECRET_EVENT_TYPE_RESTORED = 6;
+   */
+  RESTORED = 6,
+
+  /**
+   * @generated from enum value: SECRET_EVENT_TYPE_PURGED = 7;
+   */
+  PURGED = 7,
+
+  /**
+   * Sent when the subscription is active, then every 15 s.
+   *
+   * @generated from enum value: SECRET_EVENT_TYPE_HEARTBEAT = 8;
+   */
+  HEARTBEAT = 8,
+}
+
+/**
+ * Describes the enum secrets.v1.SecretEventType.
+ */
+export const SecretEventTypeSchema: GenEnum<SecretEventType> = /*@__PURE__*/
+  enumDesc(file_secrets_v1_secrets, 1);
 
 /**
  * SecretsService stores secrets (API keys, credentials, tokens) for the
@@ -1474,6 +1717,41 @@ export const SecretsService: GenService<{
     methodKind: "unary";
     input: typeof RunMaintenanceRequestSchema;
     output: typeof RunMaintenanceResponseSchema;
+  },
+  /**
+   * ResolveReferences replaces secret references in a JSON template with the values (needs scope
+   * secrets.access): whole strings "$ secrets.NAME", "$ secrets['NAME']", "$ secrets[\"NAME\"]",
+   * "$ f'...{secrets.NAME}...'" and "secret://NAME[@VERSION]", and "{{ secrets.NAME }}" inside
+   * strings. Object keys and every other string are left as they are.
+   *
+   * @generated from rpc secrets.v1.SecretsService.ResolveReferences
+   */
+  resolveReferences: {
+    methodKind: "unary";
+    input: typeof ResolveReferencesRequestSchema;
+    output: typeof ResolveReferencesResponseSchema;
+  },
+  /**
+   * RedactText replaces every occurrence of the named secrets' enabled values (raw, base64,
+   * URL-safe base64, percent- or form-encoded) with "[REDACTED:NAME]" (needs scope secrets.access).
+   *
+   * @generated from rpc secrets.v1.SecretsService.RedactText
+   */
+  redactText: {
+    methodKind: "unary";
+    input: typeof RedactTextRequestSchema;
+    output: typeof RedactTextResponseSchema;
+  },
+  /**
+   * WatchSecrets streams change events (names and versions, never values) of the caller's secrets,
+   * from writes on any replica, with a heartbeat first and every 15 s (needs scope secrets.read).
+   *
+   * @generated from rpc secrets.v1.SecretsService.WatchSecrets
+   */
+  watchSecrets: {
+    methodKind: "server_streaming";
+    input: typeof WatchSecretsRequestSchema;
+    output: typeof WatchSecretsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_secrets_v1_secrets, 0);

@@ -1,0 +1,8 @@
+// The package's TypeScript client helpers (for agent workers), over a connect-es SecretsService client.
+export {
+  createCachingReader,
+  type CachingReader,
+  type CachingReaderClient,
+  type CachingReaderOptions,
+  type CachingReaderStats,
+} from "./caching-reader.js";
