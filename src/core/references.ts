@@ -63,12 +63,14 @@ export function scanTemplate(template: JsonValue): ScannedTemplate {
 /**
  * A copy of the template with its references replaced by `values` (keyed by referenceKey). A string
  * holding any reference that is not in `values` stays wholly unchanged. The input is not mutated.
+ * `used` gets the names whose values went in (not those of a string left unchanged).
  */
-export function resolveTemplate(template: JsonValue, values: ReadonlyMap<string, string>): JsonValue {
+export function resolveTemplate(template: JsonValue, values: ReadonlyMap<string, string>, used?: Set<string>): JsonValue {
   return walk(template, 1, (text) => {
     const pieces = splitString(text);
     if (pieces === null) return text;
     let out = "";
+    const names: string[] = [];
     for (const piece of pieces) {
       if (typeof piece === "string") {
         out += piece;
@@ -77,7 +79,9 @@ export function resolveTemplate(template: JsonValue, values: ReadonlyMap<string,
       const value = values.get(referenceKey(piece));
       if (value === undefined) return text;
       out += value;
+      names.push(piece.name);
     }
+    for (const name of names) used?.add(name);
     return out;
   });
 }

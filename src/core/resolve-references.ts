@@ -19,8 +19,6 @@ export interface Resolved {
   readonly names: string[];
   /** With allowMissing: references left as they were ("name" or "name@3"), distinct and sorted. */
   readonly missing: string[];
-  /** The version each resolved reference read, for the audit trail. */
-  readonly versions: ReadonlyMap<string, number>;
 }
 
 export async function resolveReferences(reads: ValueReads, p: Principal, template: JsonValue, allowMissing: boolean): Promise<Resolved> {
@@ -30,7 +28,6 @@ export async function resolveReferences(reads: ValueReads, p: Principal, templat
     throw new ResourceExhaustedError(`template is larger than ${TEMPLATE_MAX_BYTES} bytes`);
   }
   const values = new Map<string, string>();
-  const versions = new Map<string, number>();
   const missing: string[] = [];
   const outcome = (ref: SecretReference, read: SecretValue | SecretsError) => {
     const key = referenceKey(ref);
@@ -38,7 +35,6 @@ export async function resolveReferences(reads: ValueReads, p: Principal, templat
     // A disabled or destroyed pin, or no enabled version: the template cannot mean what it says.
     if (read instanceof SecretsError) throw read;
     values.set(key, read.value);
-    versions.set(read.name, read.version);
   };
 
   const current = references.filter((r) => r.version === undefined);
@@ -59,10 +55,11 @@ export async function resolveReferences(reads: ValueReads, p: Principal, templat
     throw new NotFoundError(`secrets not found: ${missing.join(", ")}`);
   }
   // FAILED_PRECONDITION wins over NOT_FOUND whatever the order they were met in: outcome() threw it.
-  return { resolved: resolveTemplate(template, values), names: [...new Set([...values.keys()].map(nameOf))].sort(), missing, versions };
+  // Only the names whose values went in count as resolved (and are audited as disclosed).
+  const used = new Set<string>();
+  const resolved = resolveTemplate(template, values, used);
+  return { resolved, names: [...used].sort(), missing };
 }
-
-const nameOf = (key: string) => key.split("@", 1)[0]!;
 
 /** A domain error is an outcome of the reference; anything else fails the call. */
 function failure(err: unknown): SecretsError {
