@@ -158,17 +158,19 @@ async function allLive(deps: ReadDeps, p: Principal): Promise<SecretRecord[]> {
   }
 }
 
-/** One query at most: a secret with one live version has it as `current`. */
+/** No query for a secret with one live version (it is `current`); else the list, then each enabled version's sealed value. */
 async function enabledValues(deps: ReadDeps, p: Principal, secret: SecretRecord): Promise<string[]> {
   const open = (version: number, sealed: NonNullable<SecretRecord["current"]>["sealed"]) =>
     openValue(deps.keys, versionBinding(p.tenant, secret, version), sealed);
   if (secret.liveVersions <= 1) return secret.current ? [await open(secret.current.version, secret.current.sealed)] : [];
   const versions = await deps.store.listVersions(secret.id, secret.latestVersion, secret.latestVersion);
   const values: string[] = [];
-  for (const stored of versions) {
+  for (const listed of versions) {
     // A state change not yet committed does not count (a writer may still undo it).
-    const v = visibleVersion(stored, secret);
-    if (v.state === "enabled" && v.sealed) values.push(await open(v.version, v.sealed));
+    if (visibleVersion(listed, secret).state !== "enabled") continue;
+    // Listed versions come without their sealed values.
+    const stored = await deps.store.findVersion(secret.id, listed.version);
+    if (stored?.sealed && visibleVersion(stored, secret).state === "enabled") values.push(await open(stored.version, stored.sealed));
   }
   return values;
 }
