@@ -72,6 +72,8 @@ export interface App {
   readonly health: HealthState;
   /** Every commit's listeners (cache, redactors, change feed), for a sweeper run outside the app. */
   readonly changes: ChangeListener;
+  /** Ends every WatchSecrets stream with UNAVAILABLE (before a graceful close, which would wait for them). */
+  endWatches(): void;
   listen(host: string, port: number): Promise<RunningServer>;
 }
 
@@ -156,7 +158,7 @@ export function createApp(deps: AppDeps): App {
     onCall,
     ...(deps.tls ? { tls: deps.tls } : {}),
   });
-  return { health, changes, listen: (host, port) => server.listen(host, port) };
+  return { health, changes, endWatches: () => changeStream?.close(), listen: (host, port) => server.listen(host, port) };
 }
 
 /** A log line's code name ("ok", "NotFound") as the gRPC number. */

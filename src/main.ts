@@ -134,6 +134,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
+    // Watches never finish by themselves: they end now, and their clients watch again elsewhere.
+    app.endWatches();
     await server.close(config.shutdownGraceMs);
     await sweeper.stop();
     await metricsServer?.close();

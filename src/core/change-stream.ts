@@ -39,6 +39,8 @@ export interface ChangeStreamDeps {
 export interface ChangeStream extends ChangeListener {
   /** The watch's events until `signal` aborts (then it returns) or the feed is lost (UnavailableError). */
   watch(p: Principal, names: readonly string[], signal: AbortSignal): AsyncIterable<WatchEvent>;
+  /** Ends every watch with UnavailableError (shutdown: clients watch again elsewhere) and refuses new ones. */
+  close(): void;
 }
 
 /** Checks a watch request before its stream opens, so a bad one is refused (and audited) as such. */
@@ -50,6 +52,7 @@ export function checkWatchNames(names: readonly string[]): void {
 export function createChangeStream(deps: ChangeStreamDeps): ChangeStream {
   const maxWatches = deps.maxWatches ?? 10_000;
   let open = 0;
+  const closing = new AbortController();
   return {
     async committed(event) {
       try {
@@ -66,9 +69,14 @@ export function createChangeStream(deps: ChangeStreamDeps): ChangeStream {
       const wanted = names.length ? new Set(names) : undefined;
       const allowed = p.globs ? nameMatcher(p.globs) : () => true;
       const visible = (name: string) => allowed(name) && (!wanted || wanted.has(name));
+      if (closing.signal.aborted) throw new UnavailableError("the server is shutting down; watch again");
       if (open >= maxWatches) throw new ResourceExhaustedError(`too many watches open on this server (${maxWatches}); retry later`);
       // Counted while it runs: a watch that is never started (its client left first) holds no slot.
-      return counted(stream(deps, p.tenant, visible, signal), (delta) => (open += delta));
+      return counted(stream(deps, p.tenant, visible, signal, closing.signal), (delta) => (open += delta));
+    },
+
+    close() {
+      closing.abort();
     },
   };
 }
@@ -83,7 +91,7 @@ async function* counted<T>(events: AsyncGenerator<T>, count: (delta: number) => 
   }
 }
 
-async function* stream(deps: ChangeStreamDeps, tenant: string, visible: (name: string) => boolean, signal: AbortSignal): AsyncGenerator<WatchEvent> {
+async function* stream(deps: ChangeStreamDeps, tenant: string, visible: (name: string) => boolean, signal: AbortSignal, closing: AbortSignal): AsyncGenerator<WatchEvent> {
   const queue: WatchEvent[] = [];
   let lost = false;
   let wake: (() => void) | undefined;
@@ -110,11 +118,13 @@ async function* stream(deps: ChangeStreamDeps, tenant: string, visible: (name: s
   }, deps.heartbeatMs);
   const onAbort = () => notify();
   signal.addEventListener("abort", onAbort);
+  closing.addEventListener("abort", onAbort);
   try {
     yield heartbeat();
     for (;;) {
       while (queue.length) yield queue.shift()!;
       if (signal.aborted) return;
+      if (closing.aborted) throw new UnavailableError("the server is shutting down; watch again");
       if (lost) throw new UnavailableError("the change feed was lost; watch again and re-read");
       if (beat) {
         beat = false;
@@ -126,6 +136,7 @@ async function* stream(deps: ChangeStreamDeps, tenant: string, visible: (name: s
   } finally {
     clearInterval(timer);
     signal.removeEventListener("abort", onAbort);
+    closing.removeEventListener("abort", onAbort);
     subscription.unsubscribe();
   }
 }
@@ -153,5 +164,8 @@ export function toWatchEvents(e: ChangeEvent): WatchEvent[] {
       return [at("restored", e.latestVersion)];
     case "purged":
       return [at("purged", e.latestVersion)];
+    case "purging":
+      // Its PURGED follows (this call's purge, or the sweeper's after a crash).
+      return [];
   }
 }

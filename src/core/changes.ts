@@ -20,7 +20,8 @@ export interface ChangeShape {
 export function changeKind(shape: ChangeShape): ChangeKind {
   if (shape.addedVersion !== undefined) return "version_added";
   if (shape.versionState) return `version_${shape.versionState.state}`;
-  if (shape.patch?.deleteTime) return "deleted";
+  // A forced delete marks the secret due now, then purges it: watchers are told of the purge only.
+  if (shape.patch?.deleteTime) return shape.patch.purgeTime && shape.patch.purgeTime <= shape.patch.deleteTime ? "purging" : "deleted";
   if (shape.patch?.deleteTime === null) return "restored";
   return "updated";
 }
@@ -47,6 +48,6 @@ export async function emitChange(
 
 /** Purges one incarnation, then tells the listener. */
 export async function purgeSecret(deps: ChangeDeps & { readonly store: SecretStore }, secret: SecretRef & Pick<SecretRecord, "revision" | "latestVersion">): Promise<void> {
-  await deps.store.purgeSecret(secret);
-  await emitChange(deps, secret, "purged");
+  // Announced by the one call that removed it (of racing sweepers and a forced delete).
+  if (await deps.store.purgeSecret(secret)) await emitChange(deps, secret, "purged");
 }

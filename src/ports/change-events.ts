@@ -9,6 +9,8 @@ export type ChangeKind =
   | "version_disabled"
   | "version_destroyed"
   | "deleted"
+  /** Marked deleted and due at once (a forced delete): its purge follows, in the same call or the next sweep. */
+  | "purging"
   | "restored"
   | "purged";
 

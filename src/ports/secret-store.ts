@@ -197,8 +197,12 @@ export interface SecretStore {
 
   /** Secrets whose purge time or expire time has come, any tenant. */
   findDue(now: Date, limit: number): Promise<SecretRecord[]>;
-  /** Removes every trace of one incarnation: versions, claims, then the secret. Idempotent. */
-  purgeSecret(secret: SecretRef): Promise<void>;
+  /**
+   * Removes every trace of one incarnation: versions, claims, then the secret. Idempotent; true only
+   * for the call that removed the secret's record (of several racing, exactly one), so one purge is
+   * announced once.
+   */
+  purgeSecret(secret: SecretRef): Promise<boolean>;
 
   close(): Promise<void>;
 }

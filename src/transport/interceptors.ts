@@ -1,4 +1,4 @@
-import type { Interceptor, StreamResponse } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import { clip } from "../errors.js";
 import { callKey } from "./call.js";
 import { toConnectError } from "./errors.js";
@@ -16,6 +16,9 @@ export function errorInterceptor(): Interceptor {
       const name = req.stream ? undefined : secretNameOf(req.message);
       if (name) call.name = name;
     }
+    // A streaming request is parsed as the handler reads it, after this point: connect's INTERNAL for
+    // bytes that are no valid message is, as for a unary call at the edge, INVALID_ARGUMENT.
+    if (req.stream) req = { ...req, message: parsedOrInvalid(req.message, req.method.input.typeName) };
     try {
       const res = await next(req);
       return res.stream ? mapStreamErrors(res) : res;
@@ -23,6 +26,15 @@ export function errorInterceptor(): Interceptor {
       throw toConnectError(err);
     }
   };
+}
+
+async function* parsedOrInvalid<T>(messages: AsyncIterable<T>, typeName: string): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } catch (err) {
+    if (err instanceof ConnectError && err.code === Code.Internal) throw new ConnectError(`request is not a valid ${typeName} message`, Code.InvalidArgument);
+    throw err;
+  }
 }
 
 function mapStreamErrors<O extends StreamResponse>(res: O): O {

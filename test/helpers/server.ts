@@ -174,6 +174,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
         ...extra,
       }),
     async close() {
+      app.endWatches();
       await server.close(1_000);
       await audit?.stop();
       await accessed.stop();

@@ -1,9 +1,11 @@
-import { create, toJson, type DescMethod } from "@bufbuild/protobuf";
-import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { create, fromJson, toJson, type DescMethod, type JsonValue } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { SignJWT } from "jose";
 import { BSON, type Document } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SecretsService } from "../../gen/secrets/v1/secrets_pb.js";
+import { SecretEventType, SecretsService } from "../../gen/secrets/v1/secrets_pb.js";
 import { mintToken } from "../../src/auth/dev-token.js";
 import { DEFAULT_SCOPES, SCOPES } from "../../src/auth/identity.js";
 import { METHOD_REQUIREMENTS } from "../../src/auth/policy.js";
@@ -17,6 +19,8 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
 // foreign tenant, a token lacking the RPC's scope, a token whose name globs exclude the name, and
 // five unauthenticated tokens. Each cell checks the answer (code and message, or what a listing
 // shows) and that the data collections did not change (audit and cache collections may).
+// A server-streaming RPC (WatchSecrets) is judged by what opening it gives: its first message, or
+// the error the stream fails with before any.
 
 const AUDIENCE = "secrets-api";
 const OWNER = { developer: "dev-owner", subject: "owner" };
@@ -36,6 +40,7 @@ const METHODS: readonly DescMethod[] = SecretsService.methods;
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
 const nameOf = (method: string) => `acc_${method.toLowerCase()}`;
+const template = (json: JsonValue) => fromJson(ValueSchema, json);
 
 /** The JSON error codes and HTTP statuses of the Connect protocol, for the codes this matrix expects. */
 const CONNECT_JSON: Partial<Record<Code, { status: number; code: string }>> = {
@@ -253,6 +258,79 @@ describe("access-control matrix: every RPC × every bad caller", () => {
     foreign: () => ({ token: () => tokens.foreign!, request: {}, refused: { code: Code.PermissionDenied, message: /needs scope secrets\.admin/ } }),
     glob: () => ({ token: () => tokens.glob!, request: {}, refused: { code: Code.PermissionDenied, message: /needs scope secrets\.admin/ } }),
   };
+  // A reference the caller cannot read is "missing": NOT_FOUND without allow_missing, shaped like a
+  // truly absent name; with allow_missing it is left as it was and listed, never resolved.
+  CASES.ResolveReferences = {
+    ...named("ResolveReferences", (name) => ({ template: template({ env: { TOKEN: `$ secrets.${name}` } }) })),
+    foreign: () => ({
+      ...notFoundCell(CASES.ResolveReferences!, () => tokens.foreign!),
+      after: async () => {
+        const res = await client(tokens.foreign!).resolveReferences({ template: template({ a: `$ secrets.${nameOf("ResolveReferences")}` }), allowMissing: true });
+        expect([toJson(ValueSchema, res.resolved!), res.names, res.missing]).toEqual([{ a: `$ secrets.${nameOf("ResolveReferences")}` }, [], [nameOf("ResolveReferences")]]);
+      },
+    }),
+    glob: () => ({
+      ...notFoundCell(CASES.ResolveReferences!, () => tokens.glob!),
+      after: async () => {
+        const res = await client(tokens.glob!).resolveReferences({
+          template: template({ a: `$ secrets.${nameOf("ResolveReferences")}`, b: `secret://${VISIBLE}` }),
+          allowMissing: true,
+        });
+        expect([toJson(ValueSchema, res.resolved!), res.names, res.missing]).toEqual([
+          { a: `$ secrets.${nameOf("ResolveReferences")}`, b: "visible value" },
+          [VISIBLE],
+          [nameOf("ResolveReferences")],
+        ]);
+      },
+    }),
+  };
+  // Naming a secret the caller cannot see is NOT_FOUND; naming none covers only what it can see, so
+  // the owner's value in the text stays as it is.
+  const leaked = `log: ${nameOf("RedactText")} value; ${VISIBLE}: visible value`;
+  CASES.RedactText = {
+    ...named("RedactText", (name) => ({ text: leaked, names: [name] })),
+    foreign: () => ({
+      ...notFoundCell(CASES.RedactText!, () => tokens.foreign!),
+      after: async () => {
+        const res = await client(tokens.foreign!).redactText({ text: leaked });
+        expect([res.text, res.matchedNames]).toEqual([leaked, []]);
+      },
+    }),
+    glob: () => ({
+      ...notFoundCell(CASES.RedactText!, () => tokens.glob!),
+      after: async () => {
+        const res = await client(tokens.glob!).redactText({ text: leaked });
+        expect([res.text, res.matchedNames]).toEqual([`log: ${nameOf("RedactText")} value; ${VISIBLE}: [REDACTED:${VISIBLE}]`, [VISIBLE]]);
+      },
+    }),
+  };
+  // A watch of a name the caller cannot see opens like any other (a heartbeat), and then hears
+  // nothing of it: the owner's change reaches the owner's own watch, and the next change the
+  // caller's watch delivers is a later one it may see (events reach a watch in commit order).
+  CASES.WatchSecrets = {
+    request: () => ({ names: [nameOf("WatchSecrets")] }),
+    foreign: () => ({
+      token: () => tokens.foreignCreator!,
+      request: CASES.WatchSecrets!.request(),
+      answer: expectHeartbeat,
+      after: async () => {
+        const name = nameOf("WatchSecrets");
+        const seen = await changeHeardAfterOwners(tokens.foreignCreator!, [name], () => client(tokens.foreignCreator!).createSecret({ name, value: "intruder's own" }));
+        expect(seen).toMatchObject({ name, type: SecretEventType.CREATED, version: 1n });
+      },
+    }),
+    glob: () => ({
+      token: () => tokens.glob!,
+      request: CASES.WatchSecrets!.request(),
+      answer: expectHeartbeat,
+      after: async () => {
+        const put = async () => (await client(tokens.owner!).putSecretValue({ name: VISIBLE, value: "visible value" })).version!.version;
+        let version = 0n;
+        const seen = await changeHeardAfterOwners(tokens.glob!, [nameOf("WatchSecrets"), VISIBLE], async () => (version = await put()));
+        expect(seen).toMatchObject({ name: VISIBLE, type: SecretEventType.VERSION_ADDED, version });
+      },
+    }),
+  };
 
   // ---- the columns --------------------------------------------------------------------------
 
@@ -325,13 +403,86 @@ describe("access-control matrix: every RPC × every bad caller", () => {
     throw new Error("expected the call to fail, but it succeeded");
   }
 
-  async function invoke(method: DescMethod, token: string, request: Record<string, unknown>): Promise<{ res?: Answer; err?: ConnectError }> {
-    const fn = (client(token) as unknown as Record<string, (req: unknown) => Promise<Answer>>)[method.localName];
+  /** A unary call's answer, or a server stream's first message; or the error either fails with. */
+  async function invoke(method: DescMethod, token: string, request: Record<string, unknown>, via = client(token)): Promise<{ res?: Answer; err?: ConnectError }> {
+    const fn = (via as unknown as Record<string, (req: unknown, options?: { signal?: AbortSignal }) => unknown>)[method.localName];
     if (!fn) throw new Error(`the client has no method ${method.localName}`);
     try {
-      return { res: await fn(request) };
+      if (method.methodKind !== "server_streaming") return { res: await (fn(request) as Promise<Answer>) };
+      const abort = new AbortController();
+      try {
+        for await (const message of fn(request, { signal: abort.signal }) as AsyncIterable<Answer>) return { res: message };
+      } finally {
+        abort.abort();
+      }
+      throw new Error(`${method.name}: the stream ended without a message`);
     } catch (err) {
       return { err: ConnectError.from(err) };
+    }
+  }
+
+  /** The Connect protocol with JSON messages, for server streams (curl's protocol needs the streaming envelope there). */
+  function connectJsonClient(token: string): Client<typeof SecretsService> {
+    const transport = createConnectTransport({
+      baseUrl: server.baseUrl,
+      httpVersion: "1.1",
+      useBinaryFormat: false,
+      interceptors: [
+        (next) => (req) => {
+          req.header.set("authorization", `Bearer ${token}`);
+          return next(req);
+        },
+      ],
+    });
+    return createClient(SecretsService, transport);
+  }
+
+  function expectHeartbeat(res: Answer): void {
+    expect(res.event).toMatchObject({ name: "", version: 0n, type: SecretEventType.HEARTBEAT });
+  }
+
+  /** An open watch: its messages in order, and its end. */
+  function openWatch(token: string, names: string[]) {
+    const abort = new AbortController();
+    const messages = client(token).watchSecrets({ names }, { signal: abort.signal })[Symbol.asyncIterator]();
+    const next = async (): Promise<Answer> => {
+      const r = await messages.next();
+      if (r.done) throw new Error("the watch ended");
+      return r.value.event!;
+    };
+    return {
+      next,
+      /** The next event that is not a heartbeat. */
+      async nextChange(): Promise<Answer> {
+        for (;;) {
+          const e = await next();
+          if (e.type !== SecretEventType.HEARTBEAT) return e;
+        }
+      },
+      close: () => abort.abort(),
+    };
+  }
+
+  /**
+   * Watches `names` as `token` and acc_watchsecrets as the owner; the owner changes acc_watchsecrets
+   * and its own watch hears it; then `later` commits a change the caller may see. Answers the first
+   * change the caller's watch delivers: `later`'s, unless the owner's reached it too.
+   */
+  async function changeHeardAfterOwners(token: string, names: string[], later: () => Promise<unknown>): Promise<Answer> {
+    const name = nameOf("WatchSecrets");
+    const watch = openWatch(token, names);
+    const control = openWatch(tokens.owner!, [name]);
+    try {
+      // Both subscriptions are active once their heartbeats arrive.
+      expectHeartbeat({ event: await watch.next() });
+      expectHeartbeat({ event: await control.next() });
+      const put = await client(tokens.owner!).putSecretValue({ name, value: "owner's next value" });
+      expect(await control.nextChange()).toMatchObject({ name, type: SecretEventType.VERSION_ADDED, version: put.version!.version });
+      await later();
+      return await watch.nextChange();
+    } finally {
+      watch.close();
+      control.close();
     }
   }
 
@@ -405,6 +556,8 @@ describe("access-control matrix: every RPC × every bad caller", () => {
       expect(err!.code, err!.rawMessage).toBe(cell.refused.code);
       expect(err!.rawMessage).toMatch(cell.refused.message);
       checkMessage(err!, token);
+      // Nor a value the request carried or named (RedactText's text holds two).
+      for (const value of [`${nameOf(method.name)} value`, "visible value"]) expect(err!.rawMessage).not.toContain(value);
       const shape = cell.refused.absent;
       if (shape) {
         // Someone else's (or an excluded) subject looks exactly like a truly absent one, as the owner sees it.
@@ -413,8 +566,13 @@ describe("access-control matrix: every RPC × every bad caller", () => {
         expect(err!.rawMessage.split(shape.subject).join("<subject>")).toBe(absent.err!.rawMessage.split(shape.absentSubject).join("<subject>"));
       }
       // The same refusal over Connect JSON (curl's protocol): the codes map the same.
-      const json = await connectJson(server.baseUrl, method.name, toJson(method.input, create(method.input, cell.request)), token);
-      expect({ status: json.status, code: json.json.code, message: json.json.message }).toEqual({ ...CONNECT_JSON[cell.refused.code], message: err!.rawMessage });
+      if (method.methodKind === "server_streaming") {
+        const json = await invoke(method, token, cell.request, connectJsonClient(token));
+        expect({ code: json.err?.code, message: json.err?.rawMessage }).toEqual({ code: cell.refused.code, message: err!.rawMessage });
+      } else {
+        const json = await connectJson(server.baseUrl, method.name, toJson(method.input, create(method.input, cell.request)), token);
+        expect({ status: json.status, code: json.json.code, message: json.json.message }).toEqual({ ...CONNECT_JSON[cell.refused.code], message: err!.rawMessage });
+      }
     } else {
       expect(err, err ? `${Code[err.code]}: ${err.rawMessage}` : "").toBeUndefined();
       await cell.answer!(res!);
@@ -490,7 +648,7 @@ describe("access-control matrix: every RPC × every bad caller", () => {
     const rpcs = METHODS.map((m) => m.name).sort();
     expect(Object.keys(CASES).sort()).toEqual(rpcs);
     expect(Object.keys(METHOD_REQUIREMENTS).sort()).toEqual(rpcs);
-    expect(rpcs).toHaveLength(17);
+    expect(rpcs).toHaveLength(20);
   });
 
   it("the bad tokens differ from a good one only in what makes them bad (controls)", async () => {

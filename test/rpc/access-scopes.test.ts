@@ -1,8 +1,9 @@
+import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { Code, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SecretsService, type BatchGetSecretValuesResponse } from "../../gen/secrets/v1/secrets_pb.js";
+import { SecretEventType, SecretsService, type BatchGetSecretValuesResponse } from "../../gen/secrets/v1/secrets_pb.js";
 import { DEFAULT_SCOPES } from "../../src/auth/identity.js";
 import { METHOD_REQUIREMENTS } from "../../src/auth/policy.js";
 import { waitUntil } from "../helpers/lifecycle.js";
@@ -36,12 +37,27 @@ function clientAs(baseUrl: string, token: string, headers: Record<string, string
   return createClient(SecretsService, transport);
 }
 
-/** The RPC by its proto name, on any client. */
+/** The RPC by its proto name, on any client; a server stream answers its first message (or fails as it opens). */
 const rpc = (client: Secrets, method: string): AnyCall => {
   const desc = SecretsService.methods.find((m) => m.name === method);
   if (!desc) throw new Error(`no RPC ${method}`);
-  return (client as unknown as Record<string, AnyCall>)[desc.localName]!;
+  const fn = (client as unknown as Record<string, (req: unknown, options?: { signal?: AbortSignal }) => unknown>)[desc.localName]!;
+  if (desc.methodKind !== "server_streaming") return fn as AnyCall;
+  return (req) => firstMessage((signal) => fn(req, { signal }) as AsyncIterable<unknown>);
 };
+
+async function firstMessage<T>(open: (signal: AbortSignal) => AsyncIterable<T>): Promise<T> {
+  const abort = new AbortController();
+  try {
+    for await (const message of open(abort.signal)) return message;
+  } finally {
+    abort.abort();
+  }
+  throw new Error("the stream ended without a message");
+}
+
+const template = (json: JsonValue) => fromJson(ValueSchema, json);
+const HEARTBEAT = { name: "", version: 0n, type: SecretEventType.HEARTBEAT };
 
 /** A refusal with its name blanked out, so the shapes for two names can be compared. */
 async function shapeOf(call: Promise<unknown>, name: string): Promise<{ code: Code; message: string }> {
@@ -94,12 +110,28 @@ describe("scopes and name globs through the real server", () => {
         done.add(method);
         return res;
       };
-      await step("CreateSecret", c.createSecret({ name: "flow_secret", value: "v1" }));
+      // A watch opened first hears the creation.
+      const abort = new AbortController();
+      const watch = c.watchSecrets({ names: ["flow_secret"] }, { signal: abort.signal })[Symbol.asyncIterator]();
+      try {
+        expect((await watch.next()).value?.event).toMatchObject(HEARTBEAT);
+        await step("CreateSecret", c.createSecret({ name: "flow_secret", value: "v1" }));
+        let event = (await watch.next()).value?.event;
+        while (event?.type === SecretEventType.HEARTBEAT) event = (await watch.next()).value?.event;
+        expect(await step("WatchSecrets", Promise.resolve(event))).toMatchObject({ name: "flow_secret", version: 1n, type: SecretEventType.CREATED });
+      } finally {
+        abort.abort();
+      }
       expect((await step("GetSecret", c.getSecret({ name: "flow_secret" }))).secret?.createdBy).toBe("plain");
       expect((await step("GetSecretValue", c.getSecretValue({ name: "flow_secret" }))).value).toBe("v1");
       expect((await step("ListSecrets", c.listSecrets({ namePrefix: "flow_" }))).secrets.map((s) => s.name)).toEqual(["flow_secret"]);
       await step("UpdateSecret", c.updateSecret({ name: "flow_secret", value: "v2" }));
       expect((await step("PutSecretValue", c.putSecretValue({ name: "flow_secret", value: "v3" }))).version?.version).toBe(3n);
+      const resolved = await step("ResolveReferences", c.resolveReferences({ template: template({ url: "https://x/{{ secrets.flow_secret }}", pinned: "secret://flow_secret@2" }) }));
+      expect([toJson(ValueSchema, resolved.resolved!), resolved.names]).toEqual([{ url: "https://x/v3", pinned: "v2" }, ["flow_secret"]]);
+      // Every enabled version's value: the current one and an older one.
+      const redacted = await step("RedactText", c.redactText({ text: "token=v3; old=v1", names: ["flow_secret"] }));
+      expect([redacted.text, redacted.matchedNames]).toEqual(["token=[REDACTED:flow_secret]; old=[REDACTED:flow_secret]", ["flow_secret"]]);
       expect((await step("ListSecretVersions", c.listSecretVersions({ name: "flow_secret" }))).versions).toHaveLength(3);
       await step("DisableSecretVersion", c.disableSecretVersion({ name: "flow_secret", version: 1n }));
       await step("EnableSecretVersion", c.enableSecretVersion({ name: "flow_secret", version: 1n }));
@@ -150,6 +182,9 @@ describe("scopes and name globs through the real server", () => {
       RevokeTaskToken: { tokenId: ABSENT_TOKEN_ID },
       ListAuditEvents: {},
       RunMaintenance: {},
+      ResolveReferences: { template: template({ a: "$ secrets.base_secret" }) },
+      RedactText: { text: "leaked: base value", names: ["base_secret"] },
+      WatchSecrets: { names: ["base_secret"] },
     };
 
     it("the table has a request for every RPC", () => {
@@ -211,6 +246,27 @@ describe("scopes and name globs through the real server", () => {
       await refusedFor(c, "GetSecretValue", { name: "base_secret" }, "secrets.access");
       await refusedFor(c, "BatchGetSecretValues", { names: ["base_secret"] }, "secrets.access");
       await refusedFor(c, "UpdateSecret", { name: "base_secret", description: "x" }, "secrets.write");
+    });
+
+    it("secrets.access alone resolves references and redacts text, but cannot watch", async () => {
+      const c = await as({ scope: "secrets.access" });
+      const resolved = await c.resolveReferences({ template: template({ key: "$ secrets['base_secret']" }) });
+      expect([toJson(ValueSchema, resolved.resolved!), resolved.names]).toEqual([{ key: "base value" }, ["base_secret"]]);
+      const redacted = await c.redactText({ text: "leaked: base value", names: ["base_secret"] });
+      expect([redacted.text, redacted.matchedNames]).toEqual(["leaked: [REDACTED:base_secret]", ["base_secret"]]);
+      await refusedFor(c, "WatchSecrets", { names: ["base_secret"] }, "secrets.read");
+      await refusedFor(c, "WatchSecrets", {}, "secrets.read");
+    });
+
+    it("secrets.read alone watches, but cannot resolve references or redact text", async () => {
+      const c = await as({ scope: "secrets.read" });
+      expect(((await rpc(c, "WatchSecrets")({ names: ["base_secret"] })) as { event?: unknown }).event).toMatchObject(HEARTBEAT);
+      expect(((await rpc(c, "WatchSecrets")({})) as { event?: unknown }).event).toMatchObject(HEARTBEAT);
+      await refusedFor(c, "ResolveReferences", { template: template({ key: "$ secrets.base_secret" }) }, "secrets.access");
+      // Even a template without references: the scope is checked before anything is read.
+      await refusedFor(c, "ResolveReferences", { template: template("plain") }, "secrets.access");
+      await refusedFor(c, "RedactText", { text: "leaked: base value", names: ["base_secret"] }, "secrets.access");
+      await refusedFor(c, "RedactText", { text: "leaked: base value" }, "secrets.access");
     });
 
     it("secrets.admin alone runs maintenance, but cannot read, list or write", async () => {

@@ -130,6 +130,16 @@ describe("watch", () => {
     expect(brief(r2.got)).toEqual(["heartbeat::0"]);
   });
 
+  it("close() ends every watch with UNAVAILABLE and refuses new ones (shutdown)", async () => {
+    const stream = createChangeStream({ feed: new MemoryChangeFeed(), clock: systemClock, heartbeatMs: 60_000 });
+    const r = reader(stream.watch(alice, [], new AbortController().signal));
+    await r.until(1);
+    stream.close();
+    await r.done;
+    expect(r.error()).toBeInstanceOf(UnavailableError);
+    expect(() => stream.watch(alice, [], new AbortController().signal)).toThrow(UnavailableError);
+  });
+
   it("does not fail a commit when the feed cannot publish; it reports it", async () => {
     const feed = new MemoryChangeFeed();
     await feed.close();

@@ -232,16 +232,17 @@ export class MemorySecretStore implements SecretStore {
     return [...this.secrets.values()].filter((s) => isDue(s, now)).slice(0, limit).map(copy);
   }
 
-  async purgeSecret(ref: SecretRef): Promise<void> {
+  async purgeSecret(ref: SecretRef): Promise<boolean> {
     checkSecretRef("secret", ref);
     const secretId = ref.id;
     this.versions.delete(secretId);
     for (const key of [...this.claims.keys()]) if (key.startsWith(`${secretId}:`)) this.claims.delete(key);
     const secret = this.secrets.get(secretId);
-    if (!secret) return;
+    if (!secret) return false;
     this.secrets.delete(secretId);
     if (this.byName.get(nameKey(secret.tenant, secret.name)) === secretId) this.byName.delete(nameKey(secret.tenant, secret.name));
     this.accessTimes.delete(nameKey(secret.tenant, secret.name));
+    return true;
   }
 
   async close(): Promise<void> {}

@@ -285,15 +285,16 @@ export class MongoSecretStore implements SecretStore {
     return docs.map(fromSecretDoc);
   }
 
-  async purgeSecret(ref: SecretRef): Promise<void> {
+  async purgeSecret(ref: SecretRef): Promise<boolean> {
     checkSecretRef("secret", ref);
     // Versions first: a crash midway leaves the secret document, so the next sweep finishes the job.
-    await guard(async () => {
+    return guard(async () => {
       await this.versions.deleteMany({ secretId: ref.id });
       await this.claims.deleteMany({ secretId: ref.id });
-      await this.secrets.deleteOne({ _id: secretDocId(ref.tenant, ref.name), sid: ref.id });
-      // A read racing the purge may note a time again; the name's next incarnation then shows it (a hint).
+      const removed = await this.secrets.deleteOne({ _id: secretDocId(ref.tenant, ref.name), sid: ref.id });
+      // A read racing the purge may note a time again; the core ignores a time before a creation.
       await this.accessTimes.deleteOne({ _id: secretDocId(ref.tenant, ref.name) });
+      return removed.deletedCount === 1;
     });
   }
 

@@ -52,6 +52,7 @@ const KINDS: Record<ChangeKind, true> = {
   version_disabled: true,
   version_destroyed: true,
   deleted: true,
+  purging: true,
   restored: true,
   purged: true,
 };
