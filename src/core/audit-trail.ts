@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import { UnavailableError } from "../errors.js";
 import type { AuditEvent, AuditStore } from "../ports/audit-store.js";
 import type { Clock } from "../ports/clock.js";
@@ -175,6 +175,18 @@ const BASE32 = "0123456789abcdefghijklmnopqrstuv";
 let lastMs = 0;
 let counter = 0;
 
+// Random bytes drawn a pool at a time: ResolveReferences writes an event per name, and a call to the
+// generator for every 10 bytes showed in its profile.
+const pool = Buffer.alloc(4_096);
+let poolAt = pool.length;
+function randomByte(): number {
+  if (poolAt === pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  return pool[poolAt++]!;
+}
+
 export function newEventId(time: Date): string {
   let ms = Math.max(0, Math.trunc(time.getTime()));
   if (!(ms > lastMs)) {
@@ -188,6 +200,7 @@ export function newEventId(time: Date): string {
     counter = 0;
   }
   lastMs = ms;
-  const tail = [...randomBytes(10)].map((b) => BASE32[b & 31]).join("");
+  let tail = "";
+  for (let i = 0; i < 10; i++) tail += BASE32[randomByte() & 31];
   return ms.toString(36).padStart(12, "0") + counter.toString(36).padStart(4, "0") + tail;
 }
