@@ -191,6 +191,10 @@ async function main(): Promise<void> {
       for (const [server, scenario] of auditRuns) await measure(server, scenario, c, "audit", true);
     }
   }
+  // The same 20-name ResolveReferences beside a hot read with AUDIT=off: what its 20 audit events cost.
+  for (const c of concurrencies) {
+    for (let round = 0; round < (smoke ? 1 : 2); round++) for (const scenario of [sn.hotGrpc, sn.resolveGrpc]) await measure(noaudit, scenario, c, "agent");
+  }
   rss("after audit reads");
   rss("after audit reads", noaudit);
   results.logBytes.noaudit = noaudit.logBytes();
