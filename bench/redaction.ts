@@ -1,7 +1,7 @@
 // The redaction engine alone (src/core/redaction.ts): build time for 10,000 secrets, and redact time
 // against text size and secret count, to show the matcher is linear in the text whatever the number
 // of secrets. Not a test: it prints a table and judges nothing.
-// Run: bash scripts/with-node.sh tsx bench/redaction.ts
+// Run: npm run bench:redaction
 import { buildRedactor, encodedForms, type RedactionEntry, type Redactor } from "../src/core/redaction.js";
 
 const MiB = 1024 * 1024;
