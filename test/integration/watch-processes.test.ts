@@ -2,15 +2,15 @@ import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import type { Client } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { SecretEventType, type SecretEvent, type SecretsService } from "../../gen/secrets/v1/secrets_pb.js";
+import type { SecretsService } from "../../gen/secrets/v1/secrets_pb.js";
 import { mintToken } from "../../src/auth/dev-token.js";
 import { connectGrpcClient } from "../helpers/clients.js";
-import { waitUntil } from "../helpers/lifecycle.js";
 import { openRawDb, type RawDb } from "../helpers/raw-db.js";
 import { spawnServerProcess, type ServerProcess } from "../helpers/server-process.js";
 import { dropDatabase, freshDbName, mongoUriFor, services } from "../helpers/services.js";
+import { brief, codeOf, collectWatch, type Watch } from "../helpers/watch.js";
 
 // WatchSecrets across two real server processes (src/main.ts) sharing one FerretDB database, one
 // Redis and its change channel, one master key and one token secret: a watcher on either process
@@ -36,17 +36,6 @@ const SENTINEL = "zz_sentinel_";
  */
 const LOST_CODES = ["Canceled", "Aborted", "Unavailable", "Internal"];
 
-interface Watch {
-  readonly events: SecretEvent[];
-  readonly error: unknown;
-  readonly ended: boolean;
-  named(): string[];
-  until(condition: (w: Watch) => boolean, what: string): Promise<void>;
-  stop(): Promise<void>;
-}
-
-const brief = (e: SecretEvent) => `${SecretEventType[e.type]} ${e.name} ${e.version}`;
-const codeOf = (err: unknown) => (err === undefined ? "none" : Code[ConnectError.from(err).code]);
 
 let db: string | undefined;
 let jwtSecret: string;
@@ -62,39 +51,7 @@ const token = (developer: string, scope?: string) => mintToken(jwtSecret, { sub:
 const clientOn = async (proc: ServerProcess, developer: string, scope?: string) => connectGrpcClient(proc.baseUrl, await token(developer, scope));
 
 function watchOn(client: Secrets, names: string[] = []): Watch {
-  const abort = new AbortController();
-  const events: SecretEvent[] = [];
-  let error: unknown;
-  let ended = false;
-  const loop = (async () => {
-    try {
-      for await (const res of client.watchSecrets({ names }, { signal: abort.signal })) if (res.event) events.push(res.event);
-    } catch (err) {
-      error = err;
-    } finally {
-      ended = true;
-    }
-  })();
-  const w: Watch = {
-    events,
-    get error() {
-      return error;
-    },
-    get ended() {
-      return ended;
-    },
-    named: () => events.filter((e) => e.type !== SecretEventType.HEARTBEAT).map(brief),
-    until: (condition, what) =>
-      waitUntil(() => {
-        if (condition(w)) return true;
-        if (ended) throw new Error(`the stream ended (${String(error)}) before ${what}; events: ${events.map(brief).join(", ")}`);
-        return false;
-      }, what, WAIT_MS),
-    async stop() {
-      abort.abort();
-      await loop;
-    },
-  };
+  const w = collectWatch((signal) => client.watchSecrets({ names }, { signal }), WAIT_MS);
   watches.push(w);
   return w;
 }

@@ -5,11 +5,12 @@ import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } f
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { SecretEventType, SecretsService, type SecretEvent, type WatchSecretsResponse } from "../../gen/secrets/v1/secrets_pb.js";
+import { SecretEventType, SecretsService } from "../../gen/secrets/v1/secrets_pb.js";
 import { connectGrpcClient } from "../helpers/clients.js";
 import { versionStates, waitUntil } from "../helpers/lifecycle.js";
 import { openRawDb, type RawDb } from "../helpers/raw-db.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
+import { brief, codeOf, collectWatch, type Watch } from "../helpers/watch.js";
 
 // WatchSecrets over the real server (FerretDB, local keys, the Redis change feed): which event each
 // write yields, who sees it (watched names, the token's globs, the tenant), the protocols that carry
@@ -25,63 +26,6 @@ const HEARTBEAT_MS = 250;
 const WAIT_MS = 30_000;
 const SENTINEL = "zz_sentinel_";
 
-/** A stream's messages as they arrive, and how it ended. */
-interface Watch {
-  /** Every event, heartbeats included, in order. */
-  readonly events: SecretEvent[];
-  /** The error that ended the stream (undefined while it runs or when it ended cleanly). */
-  readonly error: unknown;
-  readonly ended: boolean;
-  /** Events other than heartbeats, as "TYPE name version". */
-  named(): string[];
-  heartbeats(): SecretEvent[];
-  until(condition: (w: Watch) => boolean, what: string, timeoutMs?: number): Promise<void>;
-  /** Aborts the stream and waits for the reading loop to finish. */
-  stop(): Promise<void>;
-}
-
-const brief = (e: SecretEvent) => `${SecretEventType[e.type]} ${e.name} ${e.version}`;
-
-function collect(open: (signal: AbortSignal) => AsyncIterable<WatchSecretsResponse>): Watch {
-  const abort = new AbortController();
-  const events: SecretEvent[] = [];
-  let error: unknown;
-  let ended = false;
-  const loop = (async () => {
-    try {
-      for await (const res of open(abort.signal)) if (res.event) events.push(res.event);
-    } catch (err) {
-      error = err;
-    } finally {
-      ended = true;
-    }
-  })();
-  const watch: Watch = {
-    events,
-    get error() {
-      return error;
-    },
-    get ended() {
-      return ended;
-    },
-    named: () => events.filter((e) => e.type !== SecretEventType.HEARTBEAT).map(brief),
-    heartbeats: () => events.filter((e) => e.type === SecretEventType.HEARTBEAT),
-    until: (condition, what, timeoutMs = WAIT_MS) =>
-      waitUntil(() => {
-        if (condition(watch)) return true;
-        // An ended stream gets no more events: fail now, saying what it had.
-        if (ended) throw new Error(`the stream ended (${String(error)}) before ${what}; events: ${events.map(brief).join(", ")}`);
-        return false;
-      }, what, timeoutMs),
-    async stop() {
-      abort.abort();
-      await loop;
-    },
-  };
-  return watch;
-}
-
-const codeOf = (err: unknown) => (err === undefined ? "none" : Code[ConnectError.from(err).code]);
 
 describe("WatchSecrets", () => {
   let server: TestServer;
@@ -105,7 +49,7 @@ describe("WatchSecrets", () => {
 
   /** Opens a watch on `client`, without waiting. */
   function watchOn(client: Secrets, names: string[] = []): Watch {
-    const w = collect((signal) => client.watchSecrets({ names }, { signal }));
+    const w = collectWatch((signal) => client.watchSecrets({ names }, { signal }), WAIT_MS);
     watches.push(w);
     return w;
   }
@@ -327,7 +271,7 @@ describe("WatchSecrets", () => {
       await w.until((x) => x.heartbeats().length > beats, "a heartbeat after the events");
       expect(w.named()).toEqual(["CREATED proto_a 1", "VERSION_ADDED proto_a 2"]);
       // A refusal travels as the stream's status.
-      const refused = collect((signal) => c.watchSecrets({ names: ["bad-name"] }, { signal }));
+      const refused = collectWatch((signal) => c.watchSecrets({ names: ["bad-name"] }, { signal }), WAIT_MS);
       watches.push(refused);
       await refused.until((x) => x.ended, "the refused watch ends");
       expect(codeOf(refused.error)).toBe("InvalidArgument");
