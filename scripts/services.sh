@@ -155,6 +155,18 @@ running_pid() {
   printf '%s' "$pid"
 }
 
+# The pid in the service's pid file while that process lives (a zombie does not count), whatever it runs
+# yet: between the fork of `&` and the exec of the program, /proc shows this script's command line, and
+# on a busy machine the first readiness poll can land in that window.
+alive_pid() {
+  local pid state
+  pid="$(cat "$(pid_file "$1")" 2>/dev/null)" || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  state="$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$pid/status" 2>/dev/null)"
+  [ "$state" != Z ] || return 1
+  printf '%s' "$pid"
+}
+
 port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
 # Starts a program in its own session, detached from this shell, with its output in logs/NAME.log.
@@ -174,7 +186,7 @@ wait_ready() {
   shift 3
   local deadline=$((SECONDS + timeout))
   until "$@"; do
-    if ! running_pid "$name" "$pattern" >/dev/null; then
+    if ! alive_pid "$name" >/dev/null; then
       log "$name exited during start; last lines of $LOG_DIR/$name.log:"
       tail -n 40 "$LOG_DIR/$name.log" >&2 || true
       exit 1
@@ -186,6 +198,8 @@ wait_ready() {
     fi
     sleep 0.3
   done
+  running_pid "$name" "$pattern" >/dev/null ||
+    die "$name answers on its port, but pid $(cat "$(pid_file "$name")" 2>/dev/null) does not run $pattern"
 }
 
 # up_service NAME PATTERN PORT TIMEOUT CHECK_FN START_FN
