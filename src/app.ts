@@ -14,6 +14,7 @@ import { sweepOnce } from "./core/sweeper.js";
 import { DEFAULT_CONNECTION_LIMITS, DEFAULT_MAX_DEADLINE_MS, type ConnectionLimits } from "./config/config.js";
 import type { ServerTls } from "./transport/tls.js";
 import { createChangeStream } from "./core/change-stream.js";
+import { createProxy } from "./core/proxy-request.js";
 import { createRedactText } from "./core/redact-text.js";
 import { createSecretsService } from "./core/secrets-service.js";
 import type { ChangeEvent, ChangeListener } from "./ports/change-events.js";
@@ -23,6 +24,7 @@ import type { Clock } from "./ports/clock.js";
 import type { IdempotencyStore } from "./ports/idempotency-store.js";
 import type { KeyProvider } from "./ports/key-provider.js";
 import type { AuditStore } from "./ports/audit-store.js";
+import type { Egress } from "./ports/egress.js";
 import type { SecretStore } from "./ports/secret-store.js";
 import type { TaskTokenStore } from "./ports/task-token-store.js";
 import { accessInterceptor, edgeAuditEvent } from "./transport/access.js";
@@ -64,6 +66,8 @@ export interface AppDeps {
   readonly watchHeartbeatMs?: number;
   /** Told of a commit the change feed could not carry (the write has succeeded). */
   readonly onFeedError?: (err: unknown) => void;
+  /** ProxyHttpRequest's outbound calls; absent = the RPC answers FAILED_PRECONDITION. */
+  readonly proxy?: { readonly egress: Egress; readonly maxResponseBytes: number; readonly maxConcurrency: number };
 }
 
 export const DEFAULT_WATCH_HEARTBEAT_MS = 15_000;
@@ -136,6 +140,7 @@ export function createApp(deps: AppDeps): App {
           maintenance,
         },
         { reads: service, redact, ...(changeStream ? { changes: changeStream } : {}), ...(taskTokens ? { taskTokens } : {}) },
+        deps.proxy ? createProxy({ reads: service, ...deps.proxy }) : undefined,
       )(router);
       healthRoutes(health)(router);
       reflectionRoutes([

@@ -7,6 +7,7 @@ import { AwsKeyProvider } from "./adapters/aws-kms/aws-key-provider.js";
 import { LocalKeyProvider } from "./adapters/local-kms/local-key-provider.js";
 import { lruLocalCache } from "./adapters/memory/lru-local-cache.js";
 import { openAuditLines } from "./adapters/audit-lines.js";
+import { createHttpEgress } from "./adapters/egress/http-egress.js";
 import { MemoryChangeFeed } from "./adapters/memory/memory-change-feed.js";
 import { MemoryAuditStore } from "./adapters/memory/memory-audit-store.js";
 import { MemoryCacheStateStore } from "./adapters/memory/memory-cache-state-store.js";
@@ -76,6 +77,11 @@ async function main(): Promise<void> {
     clock: systemClock,
     report: (err) => warnOnce("last access time not recorded", { err: { type: err instanceof Error ? err.name : typeof err } }),
   });
+  const egress = createHttpEgress({
+    allowPrivateHosts: config.proxy.allowPrivateHosts,
+    insecureHosts: config.proxy.insecureHosts,
+    ...(config.proxy.extraCa ? { extraCa: config.proxy.extraCa } : {}),
+  });
   const app = createApp({
     store: stores.secrets,
     idempotency: stores.idempotency,
@@ -96,6 +102,7 @@ async function main(): Promise<void> {
     ...(config.tls ? { tls: config.tls } : {}),
     changeFeed,
     watchHeartbeatMs: config.watchHeartbeatMs,
+    proxy: { egress, maxResponseBytes: config.proxy.maxResponseBytes, maxConcurrency: config.proxy.maxConcurrency },
     onFeedError: (err) => warnOnce("change event not published; watchers elsewhere miss it", { err: { type: err instanceof Error ? err.name : typeof err } }),
   });
   cache?.values.start();
@@ -143,6 +150,7 @@ async function main(): Promise<void> {
     await auditTrail?.stop();
     await auditLines?.close();
     await accessed.stop();
+    egress.close();
     await Promise.allSettled([stores.close(), keys.close(), cache?.shared.close(), changeFeed.close()]);
     logger.info("stopped");
     logger.flush();

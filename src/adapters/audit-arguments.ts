@@ -28,6 +28,14 @@ export function checkAuditEvent(e: AuditEvent): void {
   checkString("event.peerAddress", e.peerAddress);
   checkString("event.userAgent", e.userAgent);
   checkString("event.mtlsSubject", e.mtlsSubject);
+  if (e.httpCall !== undefined) {
+    checkString("event.httpCall.method", e.httpCall.method);
+    checkString("event.httpCall.host", e.httpCall.host);
+    checkInteger("event.httpCall.status", e.httpCall.status);
+    checkInteger("event.httpCall.durationMs", e.httpCall.durationMs);
+    checkInteger("event.httpCall.requestBytes", e.httpCall.requestBytes);
+    checkInteger("event.httpCall.responseBytes", e.httpCall.responseBytes);
+  }
 }
 
 export function checkAuditQuery(q: AuditQuery): void {

@@ -63,5 +63,17 @@ export function auditLine(e: AuditEvent): Record<string, unknown> {
     peer_address: e.peerAddress,
     user_agent: e.userAgent,
     mtls_subject: e.mtlsSubject,
+    ...(e.httpCall
+      ? {
+          http_call: {
+            method: e.httpCall.method,
+            host: e.httpCall.host,
+            status: e.httpCall.status,
+            duration_ms: e.httpCall.durationMs,
+            request_bytes: e.httpCall.requestBytes,
+            response_bytes: e.httpCall.responseBytes,
+          },
+        }
+      : {}),
   };
 }

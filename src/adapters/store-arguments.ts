@@ -48,6 +48,7 @@ export function checkSecretRecord(s: SecretRecord): void {
   checkInteger("secret.revision", s.revision);
   checkInteger("secret.latestVersion", s.latestVersion);
   checkString("secret.etag", s.etag);
+  if (s.allowedHosts !== undefined) checkStrings("secret.allowedHosts", s.allowedHosts);
 }
 
 /** The fields of a patch that later filters match. */
@@ -56,6 +57,7 @@ export function checkSecretPatch(patch: SecretPatch): void {
   checkString("patch.etag", patch.etag);
   checkString("patch.updatedBy", patch.updatedBy);
   checkDate("patch.updateTime", patch.updateTime);
+  if (patch.allowedHosts != null) checkStrings("patch.allowedHosts", patch.allowedHosts);
 }
 
 export function checkClaim(c: RevisionClaim): void {

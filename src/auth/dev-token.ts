@@ -7,7 +7,7 @@ import { SignJWT } from "jose";
 export interface DevTokenClaims {
   sub: string;
   developer_id?: string;
-  /** Space-separated scopes; absent = read, access and write. */
+  /** Space-separated scopes; absent = read, access, write and proxy. */
   scope?: string;
   /** Name globs; absent = every name. */
   secrets?: string[];

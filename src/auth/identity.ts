@@ -1,11 +1,11 @@
 // What a verified token says about its caller: who, for which tenant, with which scopes and names.
 // The request pipeline (transport/access.ts) turns it into the core's Principal for one call.
 
-export const SCOPES = ["secrets.read", "secrets.access", "secrets.write", "secrets.delegate", "secrets.admin"] as const;
+export const SCOPES = ["secrets.read", "secrets.access", "secrets.write", "secrets.proxy", "secrets.delegate", "secrets.admin"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** What a token without a `scope` claim gets (for its own tenant). */
-export const DEFAULT_SCOPES: readonly Scope[] = ["secrets.read", "secrets.access", "secrets.write"];
+export const DEFAULT_SCOPES: readonly Scope[] = ["secrets.read", "secrets.access", "secrets.write", "secrets.proxy"];
 
 export function isScope(value: string): value is Scope {
   return (SCOPES as readonly string[]).includes(value);

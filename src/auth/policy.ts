@@ -22,6 +22,8 @@ export const METHOD_REQUIREMENTS: Readonly<Record<string, Requirement>> = {
   ResolveReferences: { scope: "secrets.access" },
   RedactText: { scope: "secrets.access" },
   WatchSecrets: { scope: "secrets.read" },
+  // Calls made with secrets injected; does not imply secrets.access (no value comes back).
+  ProxyHttpRequest: { scope: "secrets.proxy" },
   CreateSecret: { scope: "secrets.write" },
   UpdateSecret: { scope: "secrets.write" },
   PutSecretValue: { scope: "secrets.write" },

@@ -129,7 +129,7 @@ function issuerOf(token: string): unknown {
 
 /**
  * The tenant is developer_id when present, else sub; both must be plain principal ids, never a
- * silent fallback. `scope` absent: read, access and write; present: the scopes it names that this
+ * silent fallback. `scope` absent: read, access, write and proxy; present: the scopes it names that this
  * service knows (others are ignored), so "" grants nothing. `secrets` absent: every name; else
  * a list of name globs, [] = none. A claim of the wrong shape refuses the token.
  */

@@ -17,8 +17,8 @@ else with the secret dev mode keeps in ${devJwtSecretFile(process.env)}
   --developer NAME   the developer (tenant) whose secrets the token reaches (default: dev)
   --subject SUBJECT  recorded as created_by/updated_by (default: NAME-user)
   --ttl DURATION     how long the token is valid, e.g. 30m, 12h (default: 12h; at most AUTH_MAX_TOKEN_LIFETIME, 24h)
-  --scope "S1 S2"    space-separated scopes: secrets.read secrets.access secrets.write secrets.delegate
-                     secrets.admin (default: no scope claim = read, access and write)
+  --scope "S1 S2"    space-separated scopes: secrets.read secrets.access secrets.write secrets.proxy
+                     secrets.delegate secrets.admin (default: no scope claim = read, access, write and proxy)
   --secrets "G1,G2"  comma-separated name globs the token may touch, e.g. "stripe_*,openai_key" (default: all)
 `;
 

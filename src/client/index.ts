@@ -6,3 +6,10 @@ export {
   type CachingReaderOptions,
   type CachingReaderStats,
 } from "./caching-reader.js";
+export {
+  createFetchWithSecrets,
+  type FetchWithSecrets,
+  type FetchWithSecretsInit,
+  type ProxiedResponse,
+  type ProxyClient,
+} from "./fetch-with-secrets.js";

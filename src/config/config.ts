@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { parseHostList } from "../ports/host-patterns.js";
 
 // All configuration comes from the environment, validated once at start-up.
 // A bad or missing variable stops the process with a message naming it.
@@ -111,6 +112,12 @@ const envSchema = z.object({
 
   METRICS_PORT: z.union([z.literal("off"), port]).optional(),
   METRICS_HOST: z.string().min(1).default("127.0.0.1"),
+
+  PROXY_ALLOW_PRIVATE_HOSTS: z.string().default(""),
+  PROXY_INSECURE_HOSTS: z.string().default(""),
+  PROXY_CA_FILE: optionalString,
+  PROXY_MAX_RESPONSE_BYTES: positiveInt.max(64 * 1024 * 1024).default(8 * 1024 * 1024),
+  PROXY_MAX_CONCURRENCY: positiveInt.max(10_000).default(16),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -141,6 +148,20 @@ export interface Config {
   readonly taskTokenKeys?: { readonly jwks: string; readonly activeKid?: string };
   /** Where /metrics is served; absent: not served. */
   readonly metrics?: { host: string; port: number };
+  readonly proxy: ProxyConfig;
+}
+
+/** ProxyHttpRequest's outbound calls. */
+export interface ProxyConfig {
+  /** host[:port] patterns that may resolve to loopback, private or reserved addresses. */
+  readonly allowPrivateHosts: string[];
+  /** host[:port] patterns reached over plain http (tests and dev; loopback only outside dev mode). */
+  readonly insecureHosts: string[];
+  /** PEM bundle trusted beside the system's roots. */
+  readonly extraCa?: Buffer;
+  readonly maxResponseBytes: number;
+  /** Calls in flight per developer on one replica. */
+  readonly maxConcurrency: number;
 }
 
 export interface TlsConfig {
@@ -248,7 +269,36 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: LoadOptions = {}): C
     },
     ...taskTokenConfig(e),
     ...metricsConfig(e, options),
+    proxy: proxyConfig(e, options),
   };
+}
+
+function proxyConfig(e: Env, options: LoadOptions): ProxyConfig {
+  const hosts = (variable: "PROXY_ALLOW_PRIVATE_HOSTS" | "PROXY_INSECURE_HOSTS") => {
+    try {
+      return parseHostList(variable, e[variable]);
+    } catch (err) {
+      throw new ConfigError(err instanceof Error ? err.message : String(err));
+    }
+  };
+  const insecureHosts = hosts("PROXY_INSECURE_HOSTS");
+  const remote = insecureHosts.filter((h) => !isLoopbackPattern(h));
+  if (remote.length > 0 && !options.dev) {
+    throw new ConfigError(`PROXY_INSECURE_HOSTS: plain http to ${remote.join(", ")} is refused outside dev mode (only loopback hosts may be listed)`);
+  }
+  return {
+    allowPrivateHosts: hosts("PROXY_ALLOW_PRIVATE_HOSTS"),
+    insecureHosts,
+    ...(e.PROXY_CA_FILE ? { extraCa: readConfigFile("PROXY_CA_FILE", e.PROXY_CA_FILE) } : {}),
+    maxResponseBytes: e.PROXY_MAX_RESPONSE_BYTES,
+    maxConcurrency: e.PROXY_MAX_CONCURRENCY,
+  };
+}
+
+/** localhost, 127.0.0.0/8 or [::1], with or without a port. */
+function isLoopbackPattern(pattern: string): boolean {
+  const host = pattern.startsWith("[") ? pattern.slice(0, pattern.indexOf("]") + 1) : pattern.split(":")[0]!;
+  return host === "localhost" || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 function taskTokenConfig(e: Env): { taskTokenKeys?: { jwks: string; activeKid?: string } } {

@@ -38,7 +38,12 @@ export function sealEntry(cacheKey: Buffer, header: EntryHeader, place: EntryPla
   const cipher = createCipheriv("aes-256-gcm", cacheKey, iv);
   cipher.setAAD(associatedData(headerBytes, place));
   const payload = Buffer.from(
-    JSON.stringify({ v: opened.value.value, c: opened.value.createTime.getTime(), ...(opened.expireTime ? { x: opened.expireTime.getTime() } : {}) }),
+    JSON.stringify({
+      v: opened.value.value,
+      c: opened.value.createTime.getTime(),
+      ...(opened.expireTime ? { x: opened.expireTime.getTime() } : {}),
+      ...(opened.value.allowedHosts ? { h: opened.value.allowedHosts } : {}),
+    }),
   );
   const ciphertext = Buffer.concat([cipher.update(payload), cipher.final()]);
   payload.fill(0);
@@ -64,10 +69,12 @@ export function openEntry(cacheKey: Buffer, bytes: Uint8Array, place: EntryPlace
     decipher.setAAD(associatedData(split.headerBytes, place));
     decipher.setAuthTag(split.tag);
     payload = Buffer.concat([decipher.update(split.ciphertext), decipher.final()]);
-    const fields = JSON.parse(payload.toString("utf8")) as { v: unknown; c: unknown; x?: unknown };
+    const fields = JSON.parse(payload.toString("utf8")) as { v: unknown; c: unknown; x?: unknown; h?: unknown };
     if (typeof fields.v !== "string" || typeof fields.c !== "number") return undefined;
+    const hosts = fields.h;
+    if (hosts !== undefined && !(Array.isArray(hosts) && hosts.every((h) => typeof h === "string"))) return undefined;
     return {
-      value: { name, version: split.header.version, value: fields.v, createTime: new Date(fields.c) },
+      value: { name, version: split.header.version, value: fields.v, createTime: new Date(fields.c), ...(hosts ? { allowedHosts: hosts as string[] } : {}) },
       incarnation: split.header.incarnation,
       ...(typeof fields.x === "number" ? { expireTime: new Date(fields.x) } : {}),
     };

@@ -1,4 +1,5 @@
 import { AlreadyExistsError } from "../errors.js";
+import { normalizeAllowedHosts } from "../ports/host-patterns.js";
 import type { SecretRecord } from "../ports/secret-store.js";
 import { emitChange, purgeSecret } from "./changes.js";
 import { sealValue, versionBinding } from "./envelope.js";
@@ -29,6 +30,7 @@ export interface CreateSecretInput {
   /** 0 means the default. */
   readonly maxVersions?: number;
   readonly requestId?: string;
+  readonly allowedHosts?: readonly string[];
 }
 
 export async function createSecret(deps: SecretsServiceDeps, p: Principal, input: CreateSecretInput): Promise<SecretRecord> {
@@ -37,25 +39,28 @@ export async function createSecret(deps: SecretsServiceDeps, p: Principal, input
   validateDescription(input.description);
   validateMetadata(input.metadata);
   const maxVersions = resolveMaxVersions(input.maxVersions ?? 0);
+  const allowedHosts = normalizeAllowedHosts("allowed_hosts", input.allowedHosts ?? []);
   const requestId = input.requestId ?? "";
   validateRequestId(requestId);
   const now = deps.clock.now();
   const expireTime = resolveExpiry(input, now);
-  const fields = [input.description, Object.entries(input.metadata).sort(), input.expireTime?.toISOString(), input.ttlMs, maxVersions];
+  const fields = [input.description, Object.entries(input.metadata).sort(), input.expireTime?.toISOString(), input.ttlMs, maxVersions, allowedHosts];
   const scope = { tenant: p.tenant, method: "CreateSecret", name: input.name, requestId, fields };
   const codec = {
     encode: (s: SecretRecord) => encodeRecords(s),
     decode: (json: string) => decodeRecords<SecretRecord>(json),
     sameValue: (s: SecretRecord) => sameStoredValue(deps, p, s, 1, input.value),
   };
-  return withRequestId({ ...deps, requestIdLeaseMs: longestWriteMs(deps) }, scope, codec, () => insertNew(deps, p, input, { maxVersions, ...(expireTime ? { expireTime } : {}) }));
+  return withRequestId({ ...deps, requestIdLeaseMs: longestWriteMs(deps) }, scope, codec, () =>
+    insertNew(deps, p, input, { maxVersions, ...(allowedHosts.length > 0 ? { allowedHosts } : {}), ...(expireTime ? { expireTime } : {}) }),
+  );
 }
 
 async function insertNew(
   deps: SecretsServiceDeps,
   p: Principal,
   input: CreateSecretInput,
-  lifecycle: { maxVersions: number; expireTime?: Date },
+  lifecycle: { maxVersions: number; allowedHosts?: readonly string[]; expireTime?: Date },
 ): Promise<SecretRecord> {
   const { store, clock } = deps;
   const existing = await store.findSecret(p.tenant, input.name);

@@ -13,6 +13,8 @@ export interface SecretValue {
   readonly version: number;
   readonly value: string;
   readonly createTime: Date;
+  /** The secret's allowed_hosts (ProxyHttpRequest's destinations); absent = none. Not part of the value. */
+  readonly allowedHosts?: readonly string[];
 }
 
 export interface BatchResult {
@@ -118,7 +120,7 @@ function openCurrent(deps: ReadDeps, p: Principal, secret: SecretRecord): Promis
 async function open(deps: ReadDeps, p: Principal, secret: SecretRecord, version: number, createTime: Date, sealed: SealedValue): Promise<OpenedValue> {
   const value = await openValue(deps.keys, versionBinding(p.tenant, secret, version), sealed);
   return {
-    value: { name: secret.name, version, value, createTime },
+    value: { name: secret.name, version, value, createTime, ...(secret.allowedHosts?.length ? { allowedHosts: secret.allowedHosts } : {}) },
     incarnation: secret.id,
     ...(secret.expireTime ? { expireTime: secret.expireTime } : {}),
   };

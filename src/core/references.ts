@@ -99,6 +99,15 @@ function walk(value: JsonValue, depth: number, onString: (text: string) => strin
   return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, walk(item, depth + 1, onString)]));
 }
 
+/**
+ * One string as a template: literal text and the references in it, in order (the same forms as in a
+ * JSON template's strings); null when it holds none. ProxyHttpRequest applies it to header values,
+ * query and form values and text bodies.
+ */
+export function splitReferences(text: string): readonly (string | SecretReference)[] | null {
+  return splitString(text);
+}
+
 function splitString(text: string): Pieces {
   if (text.startsWith("$ ")) return splitExpression(text.slice(2));
   if (text.startsWith("secret://")) {

@@ -1,8 +1,9 @@
 import { clip, InvalidArgumentError } from "../errors.js";
 import type { FieldsPatch } from "../ports/secret-store.js";
+import { normalizeAllowedHosts } from "../ports/host-patterns.js";
 import { resolveExpiry, resolveMaxVersions, validateDescription, validateMetadata, validateValue } from "./validation.js";
 
-const UPDATABLE = new Set(["description", "metadata", "value", "expire_time", "ttl", "max_versions"]);
+const UPDATABLE = new Set(["description", "metadata", "value", "expire_time", "ttl", "max_versions", "allowed_hosts"]);
 
 export interface UpdateFields {
   readonly updateMask: readonly string[];
@@ -13,6 +14,8 @@ export interface UpdateFields {
   readonly ttlMs?: number;
   /** 0 or absent: unchanged unless named in the mask (then the default). */
   readonly maxVersions?: number;
+  /** Replaces the list when non-empty or named in the mask (empty + named = cleared). */
+  readonly allowedHosts?: readonly string[];
 }
 
 export interface UpdatePlan {
@@ -40,7 +43,9 @@ export function planUpdate(input: UpdateFields, now: Date = new Date()): UpdateP
   const setExpiry = named("expire_time", input.expireTime !== undefined) || named("ttl", input.ttlMs !== undefined);
   const maxVersions = input.maxVersions ?? 0;
   const setMaxVersions = named("max_versions", maxVersions !== 0);
-  if (!setDescription && !setMetadata && !setValue && !setExpiry && !setMaxVersions) {
+  const allowedHosts = input.allowedHosts ?? [];
+  const setAllowedHosts = named("allowed_hosts", allowedHosts.length > 0);
+  if (!setDescription && !setMetadata && !setValue && !setExpiry && !setMaxVersions && !setAllowedHosts) {
     throw new InvalidArgumentError("update_mask", "nothing to update: set a field, or name it in update_mask");
   }
   const patch: { -readonly [K in keyof FieldsPatch]: FieldsPatch[K] } = {};
@@ -54,6 +59,10 @@ export function planUpdate(input: UpdateFields, now: Date = new Date()): UpdateP
   }
   if (setExpiry) patch.expireTime = resolveExpiry(input, now) ?? null;
   if (setMaxVersions) patch.maxVersions = resolveMaxVersions(maxVersions);
+  if (setAllowedHosts) {
+    const hosts = normalizeAllowedHosts("allowed_hosts", allowedHosts);
+    patch.allowedHosts = hosts.length > 0 ? hosts : null;
+  }
   if (!setValue) return { patch };
   if (input.value === undefined) throw new InvalidArgumentError("value", "is named in update_mask but not set");
   validateValue(input.value);

@@ -81,7 +81,9 @@ const localKey = (tenant: string, name: string, slot: string) => `${tenant}\n${n
  * live objects: about 640 bytes of objects plus its strings on the V8 heap, doubled for the heap
  * V8 keeps committed around long-lived entries that churn (both measured with bench/cache-bound.ts).
  */
-const residentCost = (opened: OpenedValue, name: string, tenant: string) => 2 * (640 + 2 * (opened.value.value.length + 2 * name.length + tenant.length));
+const residentCost = (opened: OpenedValue, name: string, tenant: string) =>
+  2 * (640 + 2 * (opened.value.value.length + 2 * name.length + tenant.length) + hostsCost(opened.value.allowedHosts));
+const hostsCost = (hosts: readonly string[] | undefined) => (hosts ? hosts.reduce((sum, h) => sum + 64 + 2 * h.length, 32) : 0);
 
 export function createValueCache(deps: ValueCacheDeps, options: ValueCacheOptions): ValueCache {
   const { shared, local, state, clock } = deps;

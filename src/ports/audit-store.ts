@@ -25,6 +25,19 @@ export interface AuditEvent {
   readonly peerAddress: string;
   readonly userAgent: string;
   readonly mtlsSubject: string;
+  /** ProxyHttpRequest: the upstream call, when one was sent. Never a path, query, header or body. */
+  readonly httpCall?: AuditHttpCall;
+}
+
+export interface AuditHttpCall {
+  readonly method: string;
+  /** The URL's host, with ":port" when the URL named one. */
+  readonly host: string;
+  /** The upstream's HTTP status; 0 when no answer came. */
+  readonly status: number;
+  readonly durationMs: number;
+  readonly requestBytes: number;
+  readonly responseBytes: number;
 }
 
 export interface AuditQuery {

@@ -24,6 +24,8 @@ export interface SecretFields {
   readonly metadata: Readonly<Record<string, string>>;
   /** Effective retention: versions kept before the oldest are destroyed. */
   readonly maxVersions: number;
+  /** Host patterns ProxyHttpRequest may send the secret to (ports/host-patterns.ts); absent = none. */
+  readonly allowedHosts?: readonly string[];
   readonly expireTime?: Date;
   readonly deleteTime?: Date;
   readonly purgeTime?: Date;

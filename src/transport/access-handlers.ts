@@ -1,4 +1,4 @@
-import { timestampDate, timestampFromDate, type Duration } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampDate, timestampFromDate, type Duration } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { SecretsService as SecretsServiceDesc } from "../../gen/secrets/v1/secrets_pb.js";
 import { nameMatcher } from "../ports/name-globs.js";
@@ -106,5 +106,17 @@ function toAuditEvent(e: AuditEvent) {
     peerAddress: e.peerAddress,
     userAgent: e.userAgent,
     mtlsSubject: e.mtlsSubject,
+    ...(e.httpCall
+      ? {
+          httpCall: {
+            method: e.httpCall.method,
+            host: e.httpCall.host,
+            status: e.httpCall.status,
+            duration: durationFromMs(e.httpCall.durationMs),
+            requestBytes: BigInt(e.httpCall.requestBytes),
+            responseBytes: BigInt(e.httpCall.responseBytes),
+          },
+        }
+      : {}),
   };
 }

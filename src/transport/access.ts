@@ -138,6 +138,7 @@ function auditEvent(
     peerAddress: call?.peerAddress ?? "",
     userAgent: call?.userAgent ?? "",
     mtlsSubject: call?.mtlsSubject ?? "",
+    ...(call?.httpCall ? { httpCall: call.httpCall } : {}),
   };
 }
 

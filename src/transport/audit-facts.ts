@@ -60,6 +60,8 @@ const FACTS: Readonly<Record<string, Facts>> = {
   RedactText: (req, res) => many(strings(res ? res.matchedNames : req.names), () => 0),
   // The names watched (none: every secret of the tenant).
   WatchSecrets: (req) => many(strings(req.names), () => 0),
+  // The secrets injected (those referenced are not known when the call failed before the scan).
+  ProxyHttpRequest: (_req, res) => many(strings(res?.names), () => 0),
   RevokeTaskToken: none,
   RunMaintenance: none,
 };

@@ -1,4 +1,5 @@
 import { type ConnectError, createContextKey } from "@connectrpc/connect";
+import type { AuditHttpCall } from "../ports/audit-store.js";
 
 /**
  * What the edge and the interceptors learn about one call; the edge writes the call's
@@ -29,6 +30,8 @@ export interface CallRecord {
   developer?: string;
   /** The secret name of the request, truncated. */
   name?: string;
+  /** ProxyHttpRequest: the upstream call, once one was sent (for the audit event). */
+  httpCall?: AuditHttpCall;
 }
 
 /** The call's record, set by the edge for every request it routes. */

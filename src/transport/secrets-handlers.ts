@@ -15,6 +15,8 @@ import { REDACT_TEXT_MAX_BYTES } from "../core/redaction.js";
 import { accessHandlers, type AccessHandlerDeps } from "./access-handlers.js";
 import { agentHandlers, type AgentHandlerDeps } from "./agent-handlers.js";
 import { principalKey } from "./context.js";
+import { proxyHandlers } from "./proxy-handlers.js";
+import type { Proxy } from "../core/proxy-request.js";
 import { grpcCodeOf } from "./errors.js";
 
 // Handlers only map proto <-> domain; rules live in core/.
@@ -23,19 +25,20 @@ import { grpcCodeOf } from "./errors.js";
 export const REDACT_REQUEST_MAX_BYTES = REDACT_TEXT_MAX_BYTES + 64 * 1024;
 export const REDACT_TEXT_PATH = `/${SecretsServiceDesc.typeName}/${SecretsServiceDesc.method.redactText.name}`;
 
-export function secretsRoutes(service: SecretsService, access: AccessHandlerDeps, agent: AgentHandlerDeps): (router: ConnectRouter) => void {
+export function secretsRoutes(service: SecretsService, access: AccessHandlerDeps, agent: AgentHandlerDeps, proxy?: Proxy): (router: ConnectRouter) => void {
   return (router) => {
-    const handlers = secretsHandlers(service, access, agent);
+    const handlers = secretsHandlers(service, access, agent, proxy);
     router.service(SecretsServiceDesc, handlers);
     // Registered again on its own with the larger limit; the edge routes a path to its last handler.
     router.rpc(SecretsServiceDesc.method.redactText, handlers.redactText, { readMaxBytes: REDACT_REQUEST_MAX_BYTES });
   };
 }
 
-export function secretsHandlers(service: SecretsService, access: AccessHandlerDeps, agent: AgentHandlerDeps): ServiceImpl<typeof SecretsServiceDesc> {
+export function secretsHandlers(service: SecretsService, access: AccessHandlerDeps, agent: AgentHandlerDeps, proxy?: Proxy): ServiceImpl<typeof SecretsServiceDesc> {
   return {
     ...accessHandlers(access),
     ...agentHandlers(agent),
+    ...proxyHandlers(proxy),
 
     async createSecret(req, ctx) {
       const secret = await service.createSecret(principal(ctx), {
@@ -44,6 +47,7 @@ export function secretsHandlers(service: SecretsService, access: AccessHandlerDe
         description: req.description,
         metadata: req.metadata,
         maxVersions: req.maxVersions,
+        allowedHosts: req.allowedHosts,
         requestId: req.requestId,
         ...expiry(req.expireTime, req.ttl),
       });
@@ -85,6 +89,7 @@ export function secretsHandlers(service: SecretsService, access: AccessHandlerDe
         metadata: req.metadata,
         etag: req.etag,
         maxVersions: req.maxVersions,
+        allowedHosts: req.allowedHosts,
         ...(req.value !== undefined ? { value: req.value } : {}),
         ...expiry(req.expireTime, req.ttl),
       });
@@ -189,5 +194,6 @@ export function toSecret(s: SecretRecord): MessageInitShape<typeof SecretSchema>
     purgeTime: optionalTs(s.purgeTime),
     maxVersions: s.maxVersions,
     lastAccessTime: optionalTs(s.lastAccessTime),
+    allowedHosts: [...(s.allowedHosts ?? [])],
   };
 }

@@ -1,3 +1,4 @@
+import { createHttpEgress } from "../../src/adapters/egress/http-egress.js";
 import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import { pino } from "pino";
@@ -80,6 +81,8 @@ export interface TestServerOptions {
   changeFeed?: false | { channel?: string };
   /** WatchSecrets heartbeat interval (default 15 s). */
   watchHeartbeatMs?: number;
+  /** ProxyHttpRequest's egress (default: public addresses only, https only, the system's CAs). */
+  proxy?: { allowPrivateHosts?: string[]; insecureHosts?: string[]; extraCa?: string; maxResponseBytes?: number; maxConcurrency?: number };
 }
 
 /** The real app on 127.0.0.1, port 0, over real adapters. */
@@ -125,6 +128,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const accessed = createAccessRecorder({ store, clock: systemClock });
   const changeChannel = options.changeFeed === false ? undefined : (options.changeFeed?.channel ?? `sc:changes:test:${randomBytes(6).toString("hex")}`);
   const changeFeed = changeChannel ? new RedisChangeFeed({ url: services.redisUrl, commandTimeoutMs: 5_000, channel: changeChannel }) : undefined;
+  const egress = createHttpEgress({
+    allowPrivateHosts: options.proxy?.allowPrivateHosts ?? [],
+    insecureHosts: options.proxy?.insecureHosts ?? [],
+    ...(options.proxy?.extraCa ? { extraCa: options.proxy.extraCa } : {}),
+  });
   const app = createApp({
     store,
     idempotency: fixture.idempotency,
@@ -144,6 +152,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(audit && auditStore ? { audit: { trail: audit, store: auditStore, retentionMs: 90 * 24 * 3_600_000 } } : {}),
     ...(changeFeed ? { changeFeed } : {}),
     ...(options.watchHeartbeatMs ? { watchHeartbeatMs: options.watchHeartbeatMs } : {}),
+    proxy: { egress, maxResponseBytes: options.proxy?.maxResponseBytes ?? 8 << 20, maxConcurrency: options.proxy?.maxConcurrency ?? 16 },
   });
   if (cache) await waitUntil(() => cache.usable(), "the value cache is usable");
   const server = await app.listen("127.0.0.1", 0);
@@ -182,6 +191,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       await cache?.stop();
       await shared?.close();
       await changeFeed?.close();
+      egress.close();
       await keys.close();
       await fixture.dispose();
     },

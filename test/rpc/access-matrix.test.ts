@@ -332,6 +332,14 @@ describe("access-control matrix: every RPC × every bad caller", () => {
     }),
   };
 
+  // A reference the caller cannot read fails the call before anything is sent, NOT_FOUND shaped
+  // like a truly absent name (the owner's secret has no allowed_hosts: even the owner sends nothing).
+  CASES.ProxyHttpRequest = named("ProxyHttpRequest", (name) => ({
+    method: "POST",
+    url: `https://api.example.test/charge?key={{ secrets.${name} }}`,
+    headers: [{ name: "authorization", value: `Bearer {{ secrets.${name} }}` }],
+  }));
+
   // ---- the columns --------------------------------------------------------------------------
 
   function rpcCase(method: DescMethod): RpcCase {

@@ -101,7 +101,7 @@ describe("scopes and name globs through the real server", () => {
     await server?.close();
   });
 
-  describe("a token without a scope claim: read, access and write, nothing more", () => {
+  describe("a token without a scope claim: read, access, write and proxy, nothing more", () => {
     it("every RPC but RunMaintenance works, in one lifecycle", async () => {
       const c = clientAs(server.baseUrl, await server.token(TENANT, "plain"));
       const done = new Set<string>();
@@ -185,6 +185,7 @@ describe("scopes and name globs through the real server", () => {
       ResolveReferences: { template: template({ a: "$ secrets.base_secret" }) },
       RedactText: { text: "leaked: base value", names: ["base_secret"] },
       WatchSecrets: { names: ["base_secret"] },
+      ProxyHttpRequest: { method: "GET", url: "https://api.example.test/?key={{ secrets.base_secret }}" },
     };
 
     it("the table has a request for every RPC", () => {
@@ -267,6 +268,23 @@ describe("scopes and name globs through the real server", () => {
       await refusedFor(c, "ResolveReferences", { template: template("plain") }, "secrets.access");
       await refusedFor(c, "RedactText", { text: "leaked: base value", names: ["base_secret"] }, "secrets.access");
       await refusedFor(c, "RedactText", { text: "leaked: base value" }, "secrets.access");
+    });
+
+    it("secrets.proxy is needed for ProxyHttpRequest, and gives nothing else", async () => {
+      const proxyOnly = await as({ scope: "secrets.proxy" });
+      await refusedFor(proxyOnly, "GetSecretValue", { name: "base_secret" }, "secrets.access");
+      await refusedFor(proxyOnly, "BatchGetSecretValues", { names: ["base_secret"] }, "secrets.access");
+      await refusedFor(proxyOnly, "ResolveReferences", { template: template({ key: "$ secrets.base_secret" }) }, "secrets.access");
+      await refusedFor(proxyOnly, "RedactText", { text: "leaked: base value", names: ["base_secret"] }, "secrets.access");
+      await refusedFor(proxyOnly, "WatchSecrets", { names: ["base_secret"] }, "secrets.read");
+      await refusedFor(proxyOnly, "GetSecret", { name: "base_secret" }, "secrets.read");
+      for (const scope of ["secrets.read secrets.access secrets.write", "secrets.access"]) {
+        const c = await as({ scope });
+        await refusedFor(c, "ProxyHttpRequest", { method: "GET", url: "https://api.example.test/?key={{ secrets.base_secret }}" }, "secrets.proxy");
+      }
+      // It passes the gate: base_secret has no allowed_hosts, so nothing is sent.
+      const err = await connectErrorOf(rpc(proxyOnly, "ProxyHttpRequest")({ method: "GET", url: "https://api.example.test/?key={{ secrets.base_secret }}" }));
+      expect([err.code, err.rawMessage]).toEqual([Code.PermissionDenied, 'secret "base_secret" has no allowed_hosts: it is never sent anywhere']);
     });
 
     it("secrets.admin alone runs maintenance, but cannot read, list or write", async () => {

@@ -41,9 +41,9 @@ describe("scope and secrets claims (HS256, no verification cache)", () => {
     verifier = await createTokenVerifier({ hmacSecret, algorithms: ["HS256"] }, { cache: false });
   });
 
-  it("no scope claim: the three default scopes, for the token's own tenant", async () => {
+  it("no scope claim: the four default scopes, for the token's own tenant", async () => {
     const id = await verifier.verify(await hmacToken());
-    expect(sorted(id.scopes)).toEqual(["secrets.access", "secrets.read", "secrets.write"]);
+    expect(sorted(id.scopes)).toEqual(["secrets.access", "secrets.proxy", "secrets.read", "secrets.write"]);
     expect(sorted(id.scopes)).toEqual([...DEFAULT_SCOPES].sort());
     expect(id).toMatchObject({ subject: "agent-1", tenant: "dev_x" });
     expect(id.task).toBeUndefined();

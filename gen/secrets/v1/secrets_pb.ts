@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secrets/v1/secrets.proto.
  */
 export const file_secrets_v1_secrets: GenFile = /*@__PURE__*/
-  fileDesc("ChhzZWNyZXRzL3YxL3NlY3JldHMucHJvdG8SCnNlY3JldHMudjEi3gEKDVNlY3JldFZlcnNpb24SDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEicKBXN0YXRlGAMgASgOMhguc2VjcmV0cy52MS5WZXJzaW9uU3RhdGUSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYBSABKAkSMAoMZGVzdHJveV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYByABKAkingQKBlNlY3JldBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEjIKCG1ldGFkYXRhGAMgAygLMiAuc2VjcmV0cy52MS5TZWNyZXQuTWV0YWRhdGFFbnRyeRIWCg5sYXRlc3RfdmVyc2lvbhgEIAEoAxIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYByABKAkSEgoKdXBkYXRlZF9ieRgIIAEoCRIMCgRldGFnGAkgASgJEi8KC2V4cGlyZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtkZWxldGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcHVyZ2VfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbWF4X3ZlcnNpb25zGA0gASgFEjQKEGxhc3RfYWNjZXNzX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK8AgoTQ3JlYXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEj8KCG1ldGFkYXRhGAQgAygLMi0uc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKA3R0bBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxtYXhfdmVyc2lvbnMYByABKAUSEgoKcmVxdWVzdF9pZBgIIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOgoUQ3JlYXRlU2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiIAoQR2V0U2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJIjcKEUdldFNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IjYKFUdldFNlY3JldFZhbHVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMidwoWR2V0U2VjcmV0VmFsdWVSZXNwb25zZRIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDQoFdmFsdWUYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuoBChJMaXN0U2VjcmV0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEwoLbmFtZV9wcmVmaXgYAyABKAkSSwoPbWV0YWRhdGFfZmlsdGVyGAQgAygLMjIuc2VjcmV0cy52MS5MaXN0U2VjcmV0c1JlcXVlc3QuTWV0YWRhdGFGaWx0ZXJFbnRyeRIUCgxzaG93X2RlbGV0ZWQYBSABKAgaNQoTTWV0YWRhdGFGaWx0ZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlMKE0xpc3RTZWNyZXRzUmVzcG9uc2USIwoHc2VjcmV0cxgBIAMoCzISLnNlY3JldHMudjEuU2VjcmV0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSL2AgoTVXBkYXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxITCgtkZXNjcmlwdGlvbhgDIAEoCRI/CghtZXRhZGF0YRgEIAMoCzItLnNlY3JldHMudjEuVXBkYXRlU2VjcmV0UmVxdWVzdC5NZXRhZGF0YUVudHJ5EhIKBXZhbHVlGAUgASgJSACIAQESDAoEZXRhZxgGIAEoCRIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoDdHRsGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhQKDG1heF92ZXJzaW9ucxgJIAEoBRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCAoGX3ZhbHVlIjoKFFVwZGF0ZVNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IlYKFVB1dFNlY3JldFZhbHVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEgwKBGV0YWcYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCSJoChZQdXRTZWNyZXRWYWx1ZVJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5zZWNyZXRzLnYxLlNlY3JldFZlcnNpb24SIgoGc2VjcmV0GAIgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiUAoZTGlzdFNlY3JldFZlcnNpb25zUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImIKGkxpc3RTZWNyZXRWZXJzaW9uc1Jlc3BvbnNlEisKCHZlcnNpb25zGAEgAygLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJKChtEaXNhYmxlU2VjcmV0VmVyc2lvblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEgwKBGV0YWcYAyABKAkibgocRGlzYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEiIKBnNlY3JldBgCIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IkkKGkVuYWJsZVNlY3JldFZlcnNpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoAxIMCgRldGFnGAMgASgJIm0KG0VuYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEiIKBnNlY3JldBgCIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IkoKG0Rlc3Ryb3lTZWNyZXRWZXJzaW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDAoEZXRhZxgDIAEoCSJuChxEZXN0cm95U2VjcmV0VmVyc2lvblJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5zZWNyZXRzLnYxLlNlY3JldFZlcnNpb24SIgoGc2VjcmV0GAIgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiXgoTRGVsZXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBWZvcmNlGAIgASgIEhwKFHJlY292ZXJ5X3dpbmRvd19kYXlzGAMgASgFEgwKBGV0YWcYBCABKAkiOgoURGVsZXRlU2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiMgoUUmVzdG9yZVNlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRldGFnGAIgASgJIjsKFVJlc3RvcmVTZWNyZXRSZXNwb25zZRIiCgZzZWNyZXQYASABKAsyEi5zZWNyZXRzLnYxLlNlY3JldCIsChtCYXRjaEdldFNlY3JldFZhbHVlc1JlcXVlc3QSDQoFbmFtZXMYASADKAkifQocQmF0Y2hHZXRTZWNyZXRWYWx1ZXNSZXNwb25zZRIyCgZ2YWx1ZXMYASADKAsyIi5zZWNyZXRzLnYxLkdldFNlY3JldFZhbHVlUmVzcG9uc2USKQoGZXJyb3JzGAIgAygLMhkuc2VjcmV0cy52MS5CYXRjaEdldEVycm9yIjwKDUJhdGNoR2V0RXJyb3ISDAoEbmFtZRgBIAEoCRIMCgRjb2RlGAIgASgFEg8KB21lc3NhZ2UYAyABKAkicAoWQ3JlYXRlVGFza1Rva2VuUmVxdWVzdBIPCgdzZWNyZXRzGAEgAygJEg4KBnNjb3BlcxgCIAMoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFbGFiZWwYBCABKAkiawoXQ3JlYXRlVGFza1Rva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHRva2VuX2lkGAMgASgJIioKFlJldm9rZVRhc2tUb2tlblJlcXVlc3QSEAoIdG9rZW5faWQYASABKAkiGQoXUmV2b2tlVGFza1Rva2VuUmVzcG9uc2Ui1wEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDAoEbmFtZRgDIAEoCRIOCgZtZXRob2QYBCABKAkSEQoEY29kZRgFIAEoBUgAiAEBEi4KCnN0YXJ0X3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIHCgVfY29kZSJaChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRImCgZldmVudHMYASADKAsyFi5zZWNyZXRzLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIsQCCgpBdWRpdEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEi4KCmV2ZW50X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYAyABKAkSEQoJcHJpbmNpcGFsGAQgASgJEhQKDGRldmVsb3Blcl9pZBgFIAEoCRIRCglkZWxlZ2F0ZWQYBiABKAgSEAoIdG9rZW5faWQYByABKAkSEwoLdG9rZW5fbGFiZWwYCCABKAkSDgoGbWV0aG9kGAkgASgJEg0KBW5hbWVzGAogAygJEhAKCHZlcnNpb25zGAsgAygDEgwKBGNvZGUYDCABKAUSFAoMcGVlcl9hZGRyZXNzGA0gASgJEhIKCnVzZXJfYWdlbnQYDiABKAkSFAoMbXRsc19zdWJqZWN0GA8gASgJIhcKFVJ1bk1haW50ZW5hbmNlUmVxdWVzdCKiAQoWUnVuTWFpbnRlbmFuY2VSZXNwb25zZRIWCg5wdXJnZWRfc2VjcmV0cxgBIAEoBRIYChBjb21wbGV0ZWRfd3JpdGVzGAIgASgFEhsKE3JlbW92ZWRfcmVxdWVzdF9pZHMYAyABKAUSGwoTcmVtb3ZlZF90YXNrX3Rva2VucxgEIAEoBRIcChRyZW1vdmVkX2F1ZGl0X2V2ZW50cxgFIAEoBSJbChhSZXNvbHZlUmVmZXJlbmNlc1JlcXVlc3QSKAoIdGVtcGxhdGUYASABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSFQoNYWxsb3dfbWlzc2luZxgCIAEoCCJlChlSZXNvbHZlUmVmZXJlbmNlc1Jlc3BvbnNlEigKCHJlc29sdmVkGAEgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEg0KBW5hbWVzGAIgAygJEg8KB21pc3NpbmcYAyADKAkiMAoRUmVkYWN0VGV4dFJlcXVlc3QSDAoEdGV4dBgBIAEoCRINCgVuYW1lcxgCIAMoCSI5ChJSZWRhY3RUZXh0UmVzcG9uc2USDAoEdGV4dBgBIAEoCRIVCg1tYXRjaGVkX25hbWVzGAIgAygJIiQKE1dhdGNoU2VjcmV0c1JlcXVlc3QSDQoFbmFtZXMYASADKAkiPgoUV2F0Y2hTZWNyZXRzUmVzcG9uc2USJgoFZXZlbnQYASABKAsyFy5zZWNyZXRzLnYxLlNlY3JldEV2ZW50IocBCgtTZWNyZXRFdmVudBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSKQoEdHlwZRgDIAEoDjIbLnNlY3JldHMudjEuU2VjcmV0RXZlbnRUeXBlEi4KCmV2ZW50X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKoEBCgxWZXJzaW9uU3RhdGUSHQoZVkVSU0lPTl9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVZFUlNJT05fU1RBVEVfRU5BQkxFRBABEhoKFlZFUlNJT05fU1RBVEVfRElTQUJMRUQQAhIbChdWRVJTSU9OX1NUQVRFX0RFU1RST1lFRBADKsICCg9TZWNyZXRFdmVudFR5cGUSIQodU0VDUkVUX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIdChlTRUNSRVRfRVZFTlRfVFlQRV9DUkVBVEVEEAESIwofU0VDUkVUX0VWRU5UX1RZUEVfVkVSU0lPTl9BRERFRBACEh0KGVNFQ1JFVF9FVkVOVF9UWVBFX1VQREFURUQQAxIrCidTRUNSRVRfRVZFTlRfVFlQRV9WRVJTSU9OX1NUQVRFX0NIQU5HRUQQBBIdChlTRUNSRVRfRVZFTlRfVFlQRV9ERUxFVEVEEAUSHgoaU0VDUkVUX0VWRU5UX1RZUEVfUkVTVE9SRUQQBhIcChhTRUNSRVRfRVZFTlRfVFlQRV9QVVJHRUQQBxIfChtTRUNSRVRfRVZFTlRfVFlQRV9IRUFSVEJFQVQQCDKqDgoOU2VjcmV0c1NlcnZpY2USUQoMQ3JlYXRlU2VjcmV0Eh8uc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0GiAuc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXNwb25zZRJICglHZXRTZWNyZXQSHC5zZWNyZXRzLnYxLkdldFNlY3JldFJlcXVlc3QaHS5zZWNyZXRzLnYxLkdldFNlY3JldFJlc3BvbnNlElcKDkdldFNlY3JldFZhbHVlEiEuc2VjcmV0cy52MS5HZXRTZWNyZXRWYWx1ZVJlcXVlc3QaIi5zZWNyZXRzLnYxLkdldFNlY3JldFZhbHVlUmVzcG9uc2USTgoLTGlzdFNlY3JldHMSHi5zZWNyZXRzLnYxLkxpc3RTZWNyZXRzUmVxdWVzdBofLnNlY3JldHMudjEuTGlzdFNlY3JldHNSZXNwb25zZRJRCgxVcGRhdGVTZWNyZXQSHy5zZWNyZXRzLnYxLlVwZGF0ZVNlY3JldFJlcXVlc3QaIC5zZWNyZXRzLnYxLlVwZGF0ZVNlY3JldFJlc3BvbnNlElcKDlB1dFNlY3JldFZhbHVlEiEuc2VjcmV0cy52MS5QdXRTZWNyZXRWYWx1ZVJlcXVlc3QaIi5zZWNyZXRzLnYxLlB1dFNlY3JldFZhbHVlUmVzcG9uc2USYwoSTGlzdFNlY3JldFZlcnNpb25zEiUuc2VjcmV0cy52MS5MaXN0U2VjcmV0VmVyc2lvbnNSZXF1ZXN0GiYuc2VjcmV0cy52MS5MaXN0U2VjcmV0VmVyc2lvbnNSZXNwb25zZRJpChREaXNhYmxlU2VjcmV0VmVyc2lvbhInLnNlY3JldHMudjEuRGlzYWJsZVNlY3JldFZlcnNpb25SZXF1ZXN0Giguc2VjcmV0cy52MS5EaXNhYmxlU2VjcmV0VmVyc2lvblJlc3BvbnNlEmYKE0VuYWJsZVNlY3JldFZlcnNpb24SJi5zZWNyZXRzLnYxLkVuYWJsZVNlY3JldFZlcnNpb25SZXF1ZXN0Gicuc2VjcmV0cy52MS5FbmFibGVTZWNyZXRWZXJzaW9uUmVzcG9uc2USaQoURGVzdHJveVNlY3JldFZlcnNpb24SJy5zZWNyZXRzLnYxLkRlc3Ryb3lTZWNyZXRWZXJzaW9uUmVxdWVzdBooLnNlY3JldHMudjEuRGVzdHJveVNlY3JldFZlcnNpb25SZXNwb25zZRJRCgxEZWxldGVTZWNyZXQSHy5zZWNyZXRzLnYxLkRlbGV0ZVNlY3JldFJlcXVlc3QaIC5zZWNyZXRzLnYxLkRlbGV0ZVNlY3JldFJlc3BvbnNlElQKDVJlc3RvcmVTZWNyZXQSIC5zZWNyZXRzLnYxLlJlc3RvcmVTZWNyZXRSZXF1ZXN0GiEuc2VjcmV0cy52MS5SZXN0b3JlU2VjcmV0UmVzcG9uc2USaQoUQmF0Y2hHZXRTZWNyZXRWYWx1ZXMSJy5zZWNyZXRzLnYxLkJhdGNoR2V0U2VjcmV0VmFsdWVzUmVxdWVzdBooLnNlY3JldHMudjEuQmF0Y2hHZXRTZWNyZXRWYWx1ZXNSZXNwb25zZRJaCg9DcmVhdGVUYXNrVG9rZW4SIi5zZWNyZXRzLnYxLkNyZWF0ZVRhc2tUb2tlblJlcXVlc3QaIy5zZWNyZXRzLnYxLkNyZWF0ZVRhc2tUb2tlblJlc3BvbnNlEloKD1Jldm9rZVRhc2tUb2tlbhIiLnNlY3JldHMudjEuUmV2b2tlVGFza1Rva2VuUmVxdWVzdBojLnNlY3JldHMudjEuUmV2b2tlVGFza1Rva2VuUmVzcG9uc2USWgoPTGlzdEF1ZGl0RXZlbnRzEiIuc2VjcmV0cy52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiMuc2VjcmV0cy52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZRJXCg5SdW5NYWludGVuYW5jZRIhLnNlY3JldHMudjEuUnVuTWFpbnRlbmFuY2VSZXF1ZXN0GiIuc2VjcmV0cy52MS5SdW5NYWludGVuYW5jZVJlc3BvbnNlEmAKEVJlc29sdmVSZWZlcmVuY2VzEiQuc2VjcmV0cy52MS5SZXNvbHZlUmVmZXJlbmNlc1JlcXVlc3QaJS5zZWNyZXRzLnYxLlJlc29sdmVSZWZlcmVuY2VzUmVzcG9uc2USSwoKUmVkYWN0VGV4dBIdLnNlY3JldHMudjEuUmVkYWN0VGV4dFJlcXVlc3QaHi5zZWNyZXRzLnYxLlJlZGFjdFRleHRSZXNwb25zZRJTCgxXYXRjaFNlY3JldHMSHy5zZWNyZXRzLnYxLldhdGNoU2VjcmV0c1JlcXVlc3QaIC5zZWNyZXRzLnYxLldhdGNoU2VjcmV0c1Jlc3BvbnNlMAFCOFo2Z2l0aHViLmNvbS9zZWNyZXRzLXNlcnZpY2UvZ2VuL2dvL3NlY3JldHMvdjE7c2VjcmV0c3YxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChhzZWNyZXRzL3YxL3NlY3JldHMucHJvdG8SCnNlY3JldHMudjEi3gEKDVNlY3JldFZlcnNpb24SDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEicKBXN0YXRlGAMgASgOMhguc2VjcmV0cy52MS5WZXJzaW9uU3RhdGUSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYBSABKAkSMAoMZGVzdHJveV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYByABKAkitQQKBlNlY3JldBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEjIKCG1ldGFkYXRhGAMgAygLMiAuc2VjcmV0cy52MS5TZWNyZXQuTWV0YWRhdGFFbnRyeRIWCg5sYXRlc3RfdmVyc2lvbhgEIAEoAxIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYByABKAkSEgoKdXBkYXRlZF9ieRgIIAEoCRIMCgRldGFnGAkgASgJEi8KC2V4cGlyZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtkZWxldGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcHVyZ2VfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbWF4X3ZlcnNpb25zGA0gASgFEjQKEGxhc3RfYWNjZXNzX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDWFsbG93ZWRfaG9zdHMYDyADKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBItMCChNDcmVhdGVTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSPwoIbWV0YWRhdGEYBCADKAsyLS5zZWNyZXRzLnYxLkNyZWF0ZVNlY3JldFJlcXVlc3QuTWV0YWRhdGFFbnRyeRIvCgtleHBpcmVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoDdHRsGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhQKDG1heF92ZXJzaW9ucxgHIAEoBRISCgpyZXF1ZXN0X2lkGAggASgJEhUKDWFsbG93ZWRfaG9zdHMYCSADKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjoKFENyZWF0ZVNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IiAKEEdldFNlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCSI3ChFHZXRTZWNyZXRSZXNwb25zZRIiCgZzZWNyZXQYASABKAsyEi5zZWNyZXRzLnYxLlNlY3JldCI2ChVHZXRTZWNyZXRWYWx1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDIncKFkdldFNlY3JldFZhbHVlUmVzcG9uc2USDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEg0KBXZhbHVlGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLqAQoSTGlzdFNlY3JldHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhMKC25hbWVfcHJlZml4GAMgASgJEksKD21ldGFkYXRhX2ZpbHRlchgEIAMoCzIyLnNlY3JldHMudjEuTGlzdFNlY3JldHNSZXF1ZXN0Lk1ldGFkYXRhRmlsdGVyRW50cnkSFAoMc2hvd19kZWxldGVkGAUgASgIGjUKE01ldGFkYXRhRmlsdGVyRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJTChNMaXN0U2VjcmV0c1Jlc3BvbnNlEiMKB3NlY3JldHMYASADKAsyEi5zZWNyZXRzLnYxLlNlY3JldBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkijQMKE1VwZGF0ZVNlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2sSEwoLZGVzY3JpcHRpb24YAyABKAkSPwoIbWV0YWRhdGEYBCADKAsyLS5zZWNyZXRzLnYxLlVwZGF0ZVNlY3JldFJlcXVlc3QuTWV0YWRhdGFFbnRyeRISCgV2YWx1ZRgFIAEoCUgAiAEBEgwKBGV0YWcYBiABKAkSLwoLZXhwaXJlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKA3R0bBgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxtYXhfdmVyc2lvbnMYCSABKAUSFQoNYWxsb3dlZF9ob3N0cxgKIAMoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCAoGX3ZhbHVlIjoKFFVwZGF0ZVNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IlYKFVB1dFNlY3JldFZhbHVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEgwKBGV0YWcYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCSJoChZQdXRTZWNyZXRWYWx1ZVJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5zZWNyZXRzLnYxLlNlY3JldFZlcnNpb24SIgoGc2VjcmV0GAIgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiUAoZTGlzdFNlY3JldFZlcnNpb25zUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImIKGkxpc3RTZWNyZXRWZXJzaW9uc1Jlc3BvbnNlEisKCHZlcnNpb25zGAEgAygLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJKChtEaXNhYmxlU2VjcmV0VmVyc2lvblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEgwKBGV0YWcYAyABKAkibgocRGlzYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEiIKBnNlY3JldBgCIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IkkKGkVuYWJsZVNlY3JldFZlcnNpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoAxIMCgRldGFnGAMgASgJIm0KG0VuYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRIqCgd2ZXJzaW9uGAEgASgLMhkuc2VjcmV0cy52MS5TZWNyZXRWZXJzaW9uEiIKBnNlY3JldBgCIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IkoKG0Rlc3Ryb3lTZWNyZXRWZXJzaW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDAoEZXRhZxgDIAEoCSJuChxEZXN0cm95U2VjcmV0VmVyc2lvblJlc3BvbnNlEioKB3ZlcnNpb24YASABKAsyGS5zZWNyZXRzLnYxLlNlY3JldFZlcnNpb24SIgoGc2VjcmV0GAIgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiXgoTRGVsZXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBWZvcmNlGAIgASgIEhwKFHJlY292ZXJ5X3dpbmRvd19kYXlzGAMgASgFEgwKBGV0YWcYBCABKAkiOgoURGVsZXRlU2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiMgoUUmVzdG9yZVNlY3JldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRldGFnGAIgASgJIjsKFVJlc3RvcmVTZWNyZXRSZXNwb25zZRIiCgZzZWNyZXQYASABKAsyEi5zZWNyZXRzLnYxLlNlY3JldCIsChtCYXRjaEdldFNlY3JldFZhbHVlc1JlcXVlc3QSDQoFbmFtZXMYASADKAkifQocQmF0Y2hHZXRTZWNyZXRWYWx1ZXNSZXNwb25zZRIyCgZ2YWx1ZXMYASADKAsyIi5zZWNyZXRzLnYxLkdldFNlY3JldFZhbHVlUmVzcG9uc2USKQoGZXJyb3JzGAIgAygLMhkuc2VjcmV0cy52MS5CYXRjaEdldEVycm9yIjwKDUJhdGNoR2V0RXJyb3ISDAoEbmFtZRgBIAEoCRIMCgRjb2RlGAIgASgFEg8KB21lc3NhZ2UYAyABKAkicAoWQ3JlYXRlVGFza1Rva2VuUmVxdWVzdBIPCgdzZWNyZXRzGAEgAygJEg4KBnNjb3BlcxgCIAMoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFbGFiZWwYBCABKAkiawoXQ3JlYXRlVGFza1Rva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHRva2VuX2lkGAMgASgJIioKFlJldm9rZVRhc2tUb2tlblJlcXVlc3QSEAoIdG9rZW5faWQYASABKAkiGQoXUmV2b2tlVGFza1Rva2VuUmVzcG9uc2Ui1wEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDAoEbmFtZRgDIAEoCRIOCgZtZXRob2QYBCABKAkSEQoEY29kZRgFIAEoBUgAiAEBEi4KCnN0YXJ0X3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIHCgVfY29kZSJaChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRImCgZldmVudHMYASADKAsyFi5zZWNyZXRzLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIvICCgpBdWRpdEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEi4KCmV2ZW50X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYAyABKAkSEQoJcHJpbmNpcGFsGAQgASgJEhQKDGRldmVsb3Blcl9pZBgFIAEoCRIRCglkZWxlZ2F0ZWQYBiABKAgSEAoIdG9rZW5faWQYByABKAkSEwoLdG9rZW5fbGFiZWwYCCABKAkSDgoGbWV0aG9kGAkgASgJEg0KBW5hbWVzGAogAygJEhAKCHZlcnNpb25zGAsgAygDEgwKBGNvZGUYDCABKAUSFAoMcGVlcl9hZGRyZXNzGA0gASgJEhIKCnVzZXJfYWdlbnQYDiABKAkSFAoMbXRsc19zdWJqZWN0GA8gASgJEiwKCWh0dHBfY2FsbBgQIAEoCzIZLnNlY3JldHMudjEuQXVkaXRIdHRwQ2FsbCKZAQoNQXVkaXRIdHRwQ2FsbBIOCgZtZXRob2QYASABKAkSDAoEaG9zdBgCIAEoCRIOCgZzdGF0dXMYAyABKAUSKwoIZHVyYXRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFQoNcmVxdWVzdF9ieXRlcxgFIAEoAxIWCg5yZXNwb25zZV9ieXRlcxgGIAEoAyIXChVSdW5NYWludGVuYW5jZVJlcXVlc3QiogEKFlJ1bk1haW50ZW5hbmNlUmVzcG9uc2USFgoOcHVyZ2VkX3NlY3JldHMYASABKAUSGAoQY29tcGxldGVkX3dyaXRlcxgCIAEoBRIbChNyZW1vdmVkX3JlcXVlc3RfaWRzGAMgASgFEhsKE3JlbW92ZWRfdGFza190b2tlbnMYBCABKAUSHAoUcmVtb3ZlZF9hdWRpdF9ldmVudHMYBSABKAUiWwoYUmVzb2x2ZVJlZmVyZW5jZXNSZXF1ZXN0EigKCHRlbXBsYXRlGAEgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhUKDWFsbG93X21pc3NpbmcYAiABKAgiZQoZUmVzb2x2ZVJlZmVyZW5jZXNSZXNwb25zZRIoCghyZXNvbHZlZBgBIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRINCgVuYW1lcxgCIAMoCRIPCgdtaXNzaW5nGAMgAygJIjAKEVJlZGFjdFRleHRSZXF1ZXN0EgwKBHRleHQYASABKAkSDQoFbmFtZXMYAiADKAkiOQoSUmVkYWN0VGV4dFJlc3BvbnNlEgwKBHRleHQYASABKAkSFQoNbWF0Y2hlZF9uYW1lcxgCIAMoCSIkChNXYXRjaFNlY3JldHNSZXF1ZXN0Eg0KBW5hbWVzGAEgAygJIj4KFFdhdGNoU2VjcmV0c1Jlc3BvbnNlEiYKBWV2ZW50GAEgASgLMhcuc2VjcmV0cy52MS5TZWNyZXRFdmVudCKHAQoLU2VjcmV0RXZlbnQSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEikKBHR5cGUYAyABKA4yGy5zZWNyZXRzLnYxLlNlY3JldEV2ZW50VHlwZRIuCgpldmVudF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIpCgpIdHRwSGVhZGVyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkimQEKF1Byb3h5SHR0cFJlcXVlc3RSZXF1ZXN0Eg4KBm1ldGhvZBgBIAEoCRILCgN1cmwYAiABKAkSJwoHaGVhZGVycxgDIAMoCzIWLnNlY3JldHMudjEuSHR0cEhlYWRlchIMCgRib2R5GAQgASgMEioKB3RpbWVvdXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24igwEKGFByb3h5SHR0cFJlcXVlc3RSZXNwb25zZRIOCgZzdGF0dXMYASABKAUSJwoHaGVhZGVycxgCIAMoCzIWLnNlY3JldHMudjEuSHR0cEhlYWRlchIMCgRib2R5GAMgASgMEg0KBW5hbWVzGAQgAygJEhEKCXRydW5jYXRlZBgFIAEoCCqBAQoMVmVyc2lvblN0YXRlEh0KGVZFUlNJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIZChVWRVJTSU9OX1NUQVRFX0VOQUJMRUQQARIaChZWRVJTSU9OX1NUQVRFX0RJU0FCTEVEEAISGwoXVkVSU0lPTl9TVEFURV9ERVNUUk9ZRUQQAyrCAgoPU2VjcmV0RXZlbnRUeXBlEiEKHVNFQ1JFVF9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASHQoZU0VDUkVUX0VWRU5UX1RZUEVfQ1JFQVRFRBABEiMKH1NFQ1JFVF9FVkVOVF9UWVBFX1ZFUlNJT05fQURERUQQAhIdChlTRUNSRVRfRVZFTlRfVFlQRV9VUERBVEVEEAMSKwonU0VDUkVUX0VWRU5UX1RZUEVfVkVSU0lPTl9TVEFURV9DSEFOR0VEEAQSHQoZU0VDUkVUX0VWRU5UX1RZUEVfREVMRVRFRBAFEh4KGlNFQ1JFVF9FVkVOVF9UWVBFX1JFU1RPUkVEEAYSHAoYU0VDUkVUX0VWRU5UX1RZUEVfUFVSR0VEEAcSHwobU0VDUkVUX0VWRU5UX1RZUEVfSEVBUlRCRUFUEAgyiQ8KDlNlY3JldHNTZXJ2aWNlElEKDENyZWF0ZVNlY3JldBIfLnNlY3JldHMudjEuQ3JlYXRlU2VjcmV0UmVxdWVzdBogLnNlY3JldHMudjEuQ3JlYXRlU2VjcmV0UmVzcG9uc2USSAoJR2V0U2VjcmV0Ehwuc2VjcmV0cy52MS5HZXRTZWNyZXRSZXF1ZXN0Gh0uc2VjcmV0cy52MS5HZXRTZWNyZXRSZXNwb25zZRJXCg5HZXRTZWNyZXRWYWx1ZRIhLnNlY3JldHMudjEuR2V0U2VjcmV0VmFsdWVSZXF1ZXN0GiIuc2VjcmV0cy52MS5HZXRTZWNyZXRWYWx1ZVJlc3BvbnNlEk4KC0xpc3RTZWNyZXRzEh4uc2VjcmV0cy52MS5MaXN0U2VjcmV0c1JlcXVlc3QaHy5zZWNyZXRzLnYxLkxpc3RTZWNyZXRzUmVzcG9uc2USUQoMVXBkYXRlU2VjcmV0Eh8uc2VjcmV0cy52MS5VcGRhdGVTZWNyZXRSZXF1ZXN0GiAuc2VjcmV0cy52MS5VcGRhdGVTZWNyZXRSZXNwb25zZRJXCg5QdXRTZWNyZXRWYWx1ZRIhLnNlY3JldHMudjEuUHV0U2VjcmV0VmFsdWVSZXF1ZXN0GiIuc2VjcmV0cy52MS5QdXRTZWNyZXRWYWx1ZVJlc3BvbnNlEmMKEkxpc3RTZWNyZXRWZXJzaW9ucxIlLnNlY3JldHMudjEuTGlzdFNlY3JldFZlcnNpb25zUmVxdWVzdBomLnNlY3JldHMudjEuTGlzdFNlY3JldFZlcnNpb25zUmVzcG9uc2USaQoURGlzYWJsZVNlY3JldFZlcnNpb24SJy5zZWNyZXRzLnYxLkRpc2FibGVTZWNyZXRWZXJzaW9uUmVxdWVzdBooLnNlY3JldHMudjEuRGlzYWJsZVNlY3JldFZlcnNpb25SZXNwb25zZRJmChNFbmFibGVTZWNyZXRWZXJzaW9uEiYuc2VjcmV0cy52MS5FbmFibGVTZWNyZXRWZXJzaW9uUmVxdWVzdBonLnNlY3JldHMudjEuRW5hYmxlU2VjcmV0VmVyc2lvblJlc3BvbnNlEmkKFERlc3Ryb3lTZWNyZXRWZXJzaW9uEicuc2VjcmV0cy52MS5EZXN0cm95U2VjcmV0VmVyc2lvblJlcXVlc3QaKC5zZWNyZXRzLnYxLkRlc3Ryb3lTZWNyZXRWZXJzaW9uUmVzcG9uc2USUQoMRGVsZXRlU2VjcmV0Eh8uc2VjcmV0cy52MS5EZWxldGVTZWNyZXRSZXF1ZXN0GiAuc2VjcmV0cy52MS5EZWxldGVTZWNyZXRSZXNwb25zZRJUCg1SZXN0b3JlU2VjcmV0EiAuc2VjcmV0cy52MS5SZXN0b3JlU2VjcmV0UmVxdWVzdBohLnNlY3JldHMudjEuUmVzdG9yZVNlY3JldFJlc3BvbnNlEmkKFEJhdGNoR2V0U2VjcmV0VmFsdWVzEicuc2VjcmV0cy52MS5CYXRjaEdldFNlY3JldFZhbHVlc1JlcXVlc3QaKC5zZWNyZXRzLnYxLkJhdGNoR2V0U2VjcmV0VmFsdWVzUmVzcG9uc2USWgoPQ3JlYXRlVGFza1Rva2VuEiIuc2VjcmV0cy52MS5DcmVhdGVUYXNrVG9rZW5SZXF1ZXN0GiMuc2VjcmV0cy52MS5DcmVhdGVUYXNrVG9rZW5SZXNwb25zZRJaCg9SZXZva2VUYXNrVG9rZW4SIi5zZWNyZXRzLnYxLlJldm9rZVRhc2tUb2tlblJlcXVlc3QaIy5zZWNyZXRzLnYxLlJldm9rZVRhc2tUb2tlblJlc3BvbnNlEloKD0xpc3RBdWRpdEV2ZW50cxIiLnNlY3JldHMudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBojLnNlY3JldHMudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USVwoOUnVuTWFpbnRlbmFuY2USIS5zZWNyZXRzLnYxLlJ1bk1haW50ZW5hbmNlUmVxdWVzdBoiLnNlY3JldHMudjEuUnVuTWFpbnRlbmFuY2VSZXNwb25zZRJgChFSZXNvbHZlUmVmZXJlbmNlcxIkLnNlY3JldHMudjEuUmVzb2x2ZVJlZmVyZW5jZXNSZXF1ZXN0GiUuc2VjcmV0cy52MS5SZXNvbHZlUmVmZXJlbmNlc1Jlc3BvbnNlEksKClJlZGFjdFRleHQSHS5zZWNyZXRzLnYxLlJlZGFjdFRleHRSZXF1ZXN0Gh4uc2VjcmV0cy52MS5SZWRhY3RUZXh0UmVzcG9uc2USUwoMV2F0Y2hTZWNyZXRzEh8uc2VjcmV0cy52MS5XYXRjaFNlY3JldHNSZXF1ZXN0GiAuc2VjcmV0cy52MS5XYXRjaFNlY3JldHNSZXNwb25zZTABEl0KEFByb3h5SHR0cFJlcXVlc3QSIy5zZWNyZXRzLnYxLlByb3h5SHR0cFJlcXVlc3RSZXF1ZXN0GiQuc2VjcmV0cy52MS5Qcm94eUh0dHBSZXF1ZXN0UmVzcG9uc2VCOFo2Z2l0aHViLmNvbS9zZWNyZXRzLXNlcnZpY2UvZ2VuL2dvL3NlY3JldHMvdjE7c2VjcmV0c3YxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * SecretVersion is the metadata of one version. It never carries the value.
@@ -160,6 +160,15 @@ export type Secret = Message<"secrets.v1.Secret"> & {
    * @generated from field: google.protobuf.Timestamp last_access_time = 14;
    */
   lastAccessTime?: Timestamp | undefined;
+
+  /**
+   * Where ProxyHttpRequest may send this secret: "api.stripe.com", "*.openai.com" (any subdomain),
+   * IP literals, each with an optional ":port" (without one, the scheme's default port). Sorted,
+   * lower-case, at most 32. Empty: the secret is never proxied.
+   *
+   * @generated from field: repeated string allowed_hosts = 15;
+   */
+  allowedHosts: string[];
 };
 
 /**
@@ -222,6 +231,13 @@ export type CreateSecretRequest = Message<"secrets.v1.CreateSecretRequest"> & {
    * @generated from field: string request_id = 8;
    */
   requestId: string;
+
+  /**
+   * See Secret.allowed_hosts.
+   *
+   * @generated from field: repeated string allowed_hosts = 9;
+   */
+  allowedHosts: string[];
 };
 
 /**
@@ -418,7 +434,8 @@ export type UpdateSecretRequest = Message<"secrets.v1.UpdateSecretRequest"> & {
 
   /**
    * Paths among "description", "metadata", "value", "expire_time", "ttl",
-   * "max_versions". When empty, every field that carries something is updated.
+   * "max_versions", "allowed_hosts". When empty, every field that carries something is updated
+   * (name "allowed_hosts" in the mask with an empty list to clear it).
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
@@ -464,6 +481,13 @@ export type UpdateSecretRequest = Message<"secrets.v1.UpdateSecretRequest"> & {
    * @generated from field: int32 max_versions = 9;
    */
   maxVersions: number;
+
+  /**
+   * Replaces the list; see Secret.allowed_hosts.
+   *
+   * @generated from field: repeated string allowed_hosts = 10;
+   */
+  allowedHosts: string[];
 };
 
 /**
@@ -1196,6 +1220,13 @@ export type AuditEvent = Message<"secrets.v1.AuditEvent"> & {
    * @generated from field: string mtls_subject = 15;
    */
   mtlsSubject: string;
+
+  /**
+   * Set for ProxyHttpRequest when a request was sent upstream.
+   *
+   * @generated from field: secrets.v1.AuditHttpCall http_call = 16;
+   */
+  httpCall?: AuditHttpCall | undefined;
 };
 
 /**
@@ -1204,6 +1235,57 @@ export type AuditEvent = Message<"secrets.v1.AuditEvent"> & {
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
   messageDesc(file_secrets_v1_secrets, 35);
+
+/**
+ * AuditHttpCall describes the upstream call of a ProxyHttpRequest: never a URL path or query, a
+ * header or a body.
+ *
+ * @generated from message secrets.v1.AuditHttpCall
+ */
+export type AuditHttpCall = Message<"secrets.v1.AuditHttpCall"> & {
+  /**
+   * @generated from field: string method = 1;
+   */
+  method: string;
+
+  /**
+   * The URL's host, with ":port" when the URL named one.
+   *
+   * @generated from field: string host = 2;
+   */
+  host: string;
+
+  /**
+   * The upstream's HTTP status; 0 when no answer came (the call's code says why).
+   *
+   * @generated from field: int32 status = 3;
+   */
+  status: number;
+
+  /**
+   * @generated from field: google.protobuf.Duration duration = 4;
+   */
+  duration?: Duration | undefined;
+
+  /**
+   * Request body bytes sent, response body bytes received (before truncation is reported).
+   *
+   * @generated from field: int64 request_bytes = 5;
+   */
+  requestBytes: bigint;
+
+  /**
+   * @generated from field: int64 response_bytes = 6;
+   */
+  responseBytes: bigint;
+};
+
+/**
+ * Describes the message secrets.v1.AuditHttpCall.
+ * Use `create(AuditHttpCallSchema)` to create a new message.
+ */
+export const AuditHttpCallSchema: GenMessage<AuditHttpCall> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 36);
 
 /**
  * @generated from message secrets.v1.RunMaintenanceRequest
@@ -1216,7 +1298,7 @@ export type RunMaintenanceRequest = Message<"secrets.v1.RunMaintenanceRequest"> 
  * Use `create(RunMaintenanceRequestSchema)` to create a new message.
  */
 export const RunMaintenanceRequestSchema: GenMessage<RunMaintenanceRequest> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 36);
+  messageDesc(file_secrets_v1_secrets, 37);
 
 /**
  * @generated from message secrets.v1.RunMaintenanceResponse
@@ -1253,7 +1335,7 @@ export type RunMaintenanceResponse = Message<"secrets.v1.RunMaintenanceResponse"
  * Use `create(RunMaintenanceResponseSchema)` to create a new message.
  */
 export const RunMaintenanceResponseSchema: GenMessage<RunMaintenanceResponse> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 37);
+  messageDesc(file_secrets_v1_secrets, 38);
 
 /**
  * @generated from message secrets.v1.ResolveReferencesRequest
@@ -1280,7 +1362,7 @@ export type ResolveReferencesRequest = Message<"secrets.v1.ResolveReferencesRequ
  * Use `create(ResolveReferencesRequestSchema)` to create a new message.
  */
 export const ResolveReferencesRequestSchema: GenMessage<ResolveReferencesRequest> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 38);
+  messageDesc(file_secrets_v1_secrets, 39);
 
 /**
  * @generated from message secrets.v1.ResolveReferencesResponse
@@ -1313,7 +1395,7 @@ export type ResolveReferencesResponse = Message<"secrets.v1.ResolveReferencesRes
  * Use `create(ResolveReferencesResponseSchema)` to create a new message.
  */
 export const ResolveReferencesResponseSchema: GenMessage<ResolveReferencesResponse> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 39);
+  messageDesc(file_secrets_v1_secrets, 40);
 
 /**
  * @generated from message secrets.v1.RedactTextRequest
@@ -1340,7 +1422,7 @@ export type RedactTextRequest = Message<"secrets.v1.RedactTextRequest"> & {
  * Use `create(RedactTextRequestSchema)` to create a new message.
  */
 export const RedactTextRequestSchema: GenMessage<RedactTextRequest> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 40);
+  messageDesc(file_secrets_v1_secrets, 41);
 
 /**
  * @generated from message secrets.v1.RedactTextResponse
@@ -1364,7 +1446,7 @@ export type RedactTextResponse = Message<"secrets.v1.RedactTextResponse"> & {
  * Use `create(RedactTextResponseSchema)` to create a new message.
  */
 export const RedactTextResponseSchema: GenMessage<RedactTextResponse> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 41);
+  messageDesc(file_secrets_v1_secrets, 42);
 
 /**
  * @generated from message secrets.v1.WatchSecretsRequest
@@ -1383,7 +1465,7 @@ export type WatchSecretsRequest = Message<"secrets.v1.WatchSecretsRequest"> & {
  * Use `create(WatchSecretsRequestSchema)` to create a new message.
  */
 export const WatchSecretsRequestSchema: GenMessage<WatchSecretsRequest> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 42);
+  messageDesc(file_secrets_v1_secrets, 43);
 
 /**
  * @generated from message secrets.v1.WatchSecretsResponse
@@ -1400,7 +1482,7 @@ export type WatchSecretsResponse = Message<"secrets.v1.WatchSecretsResponse"> & 
  * Use `create(WatchSecretsResponseSchema)` to create a new message.
  */
 export const WatchSecretsResponseSchema: GenMessage<WatchSecretsResponse> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 43);
+  messageDesc(file_secrets_v1_secrets, 44);
 
 /**
  * SecretEvent tells that a secret changed. It never carries a value.
@@ -1438,7 +1520,125 @@ export type SecretEvent = Message<"secrets.v1.SecretEvent"> & {
  * Use `create(SecretEventSchema)` to create a new message.
  */
 export const SecretEventSchema: GenMessage<SecretEvent> = /*@__PURE__*/
-  messageDesc(file_secrets_v1_secrets, 44);
+  messageDesc(file_secrets_v1_secrets, 45);
+
+/**
+ * @generated from message secrets.v1.HttpHeader
+ */
+export type HttpHeader = Message<"secrets.v1.HttpHeader"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string value = 2;
+   */
+  value: string;
+};
+
+/**
+ * Describes the message secrets.v1.HttpHeader.
+ * Use `create(HttpHeaderSchema)` to create a new message.
+ */
+export const HttpHeaderSchema: GenMessage<HttpHeader> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 46);
+
+/**
+ * @generated from message secrets.v1.ProxyHttpRequestRequest
+ */
+export type ProxyHttpRequestRequest = Message<"secrets.v1.ProxyHttpRequestRequest"> & {
+  /**
+   * GET, POST, PUT, PATCH, DELETE or HEAD.
+   *
+   * @generated from field: string method = 1;
+   */
+  method: string;
+
+  /**
+   * Absolute https URL (http only for hosts in PROXY_INSECURE_HOSTS). References are replaced in
+   * the query only (values percent-encoded), never in the scheme, host, port or path.
+   *
+   * @generated from field: string url = 2;
+   */
+  url: string;
+
+  /**
+   * At most 100; references are replaced in values. Hop-by-hop, Proxy-* and Host headers are dropped.
+   *
+   * @generated from field: repeated secrets.v1.HttpHeader headers = 3;
+   */
+  headers: HttpHeader[];
+
+  /**
+   * References are replaced when the content-type is JSON (in string values, JSON-escaped), form
+   * (percent-encoded) or text; any other body is sent as it is.
+   *
+   * @generated from field: bytes body = 4;
+   */
+  body: Uint8Array;
+
+  /**
+   * Default 10 s, at most 60 s.
+   *
+   * @generated from field: google.protobuf.Duration timeout = 5;
+   */
+  timeout?: Duration | undefined;
+};
+
+/**
+ * Describes the message secrets.v1.ProxyHttpRequestRequest.
+ * Use `create(ProxyHttpRequestRequestSchema)` to create a new message.
+ */
+export const ProxyHttpRequestRequestSchema: GenMessage<ProxyHttpRequestRequest> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 47);
+
+/**
+ * @generated from message secrets.v1.ProxyHttpRequestResponse
+ */
+export type ProxyHttpRequestResponse = Message<"secrets.v1.ProxyHttpRequestResponse"> & {
+  /**
+   * The upstream's HTTP status; a redirect is returned, not followed.
+   *
+   * @generated from field: int32 status = 1;
+   */
+  status: number;
+
+  /**
+   * Without hop-by-hop headers; names lower-case; values redacted.
+   *
+   * @generated from field: repeated secrets.v1.HttpHeader headers = 2;
+   */
+  headers: HttpHeader[];
+
+  /**
+   * Redacted: no injected value comes back, raw or in any encoding RedactText knows.
+   *
+   * @generated from field: bytes body = 3;
+   */
+  body: Uint8Array;
+
+  /**
+   * Secrets injected, sorted.
+   *
+   * @generated from field: repeated string names = 4;
+   */
+  names: string[];
+
+  /**
+   * The body was cut at PROXY_MAX_RESPONSE_BYTES (default 8 MiB).
+   *
+   * @generated from field: bool truncated = 5;
+   */
+  truncated: boolean;
+};
+
+/**
+ * Describes the message secrets.v1.ProxyHttpRequestResponse.
+ * Use `create(ProxyHttpRequestResponseSchema)` to create a new message.
+ */
+export const ProxyHttpRequestResponseSchema: GenMessage<ProxyHttpRequestResponse> = /*@__PURE__*/
+  messageDesc(file_secrets_v1_secrets, 48);
 
 /**
  * The state of one version of a secret.
@@ -1752,6 +1952,19 @@ export const SecretsService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchSecretsRequestSchema;
     output: typeof WatchSecretsResponseSchema;
+  },
+  /**
+   * ProxyHttpRequest makes an HTTP call for the agent with "{{ secrets.NAME }}" references in header
+   * values, the URL's query and a JSON, form or text body replaced inside the service (needs scope
+   * secrets.proxy). Each secret goes only to a host among its allowed_hosts; the response comes back
+   * redacted of every injected value, so the caller never holds one.
+   *
+   * @generated from rpc secrets.v1.SecretsService.ProxyHttpRequest
+   */
+  proxyHttpRequest: {
+    methodKind: "unary";
+    input: typeof ProxyHttpRequestRequestSchema;
+    output: typeof ProxyHttpRequestResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_secrets_v1_secrets, 0);

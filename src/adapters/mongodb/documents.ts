@@ -34,6 +34,8 @@ export interface SecretDoc {
   description: string;
   labels: string[];
   maxVersions: number;
+  /** Absent (or null once cleared) when the secret has none. */
+  allowedHosts?: string[] | null;
   expireTime: Date | null;
   deleteTime: Date | null;
   purgeTime: Date | null;
@@ -124,6 +126,7 @@ export function toSecretDoc(s: SecretRecord): SecretDoc {
     description: s.description,
     labels: toLabels(s.metadata),
     maxVersions: s.maxVersions,
+    ...(s.allowedHosts?.length ? { allowedHosts: [...s.allowedHosts] } : {}),
     expireTime: s.expireTime ?? null,
     deleteTime: s.deleteTime ?? null,
     purgeTime: s.purgeTime ?? null,
@@ -147,6 +150,7 @@ export function fromSecretDoc(d: SecretDoc): SecretRecord {
     description: d.description,
     metadata: fromLabels(d.labels),
     maxVersions: Number(d.maxVersions),
+    ...(Array.isArray(d.allowedHosts) && d.allowedHosts.length > 0 ? { allowedHosts: d.allowedHosts.map(String) } : {}),
     ...(d.expireTime ? { expireTime: d.expireTime } : {}),
     ...(d.deleteTime ? { deleteTime: d.deleteTime } : {}),
     ...(d.purgeTime ? { purgeTime: d.purgeTime } : {}),

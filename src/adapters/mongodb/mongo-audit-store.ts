@@ -1,5 +1,5 @@
 import { MongoBulkWriteError, type Collection, type Db, type Filter } from "mongodb";
-import type { AuditEvent, AuditQuery, AuditStore } from "../../ports/audit-store.js";
+import type { AuditEvent, AuditHttpCall, AuditQuery, AuditStore } from "../../ports/audit-store.js";
 import { checkAuditEvents, checkAuditQuery, checkLimit } from "../audit-arguments.js";
 import { checkDate } from "../store-arguments.js";
 import { guard } from "./errors.js";
@@ -21,6 +21,7 @@ interface AuditDoc {
   peerAddress: string;
   userAgent: string;
   mtlsSubject: string;
+  httpCall?: AuditHttpCall;
 }
 
 const DUPLICATE_KEY = 11000;
@@ -108,6 +109,7 @@ function toDoc(e: AuditEvent): AuditDoc {
     peerAddress: e.peerAddress,
     userAgent: e.userAgent,
     mtlsSubject: e.mtlsSubject,
+    ...(e.httpCall ? { httpCall: { ...e.httpCall } } : {}),
   };
 }
 
@@ -128,5 +130,17 @@ function fromDoc(d: AuditDoc): AuditEvent {
     peerAddress: d.peerAddress,
     userAgent: d.userAgent,
     mtlsSubject: d.mtlsSubject,
+    ...(d.httpCall ? { httpCall: fromHttpCallDoc(d.httpCall) } : {}),
+  };
+}
+
+function fromHttpCallDoc(d: AuditHttpCall): AuditHttpCall {
+  return {
+    method: String(d.method),
+    host: String(d.host),
+    status: Number(d.status),
+    durationMs: Number(d.durationMs),
+    requestBytes: Number(d.requestBytes),
+    responseBytes: Number(d.responseBytes),
   };
 }
