@@ -1,3 +1,4 @@
+import { planRequest } from "../core/proxy-substitution.js";
 import { clip } from "../errors.js";
 
 // Which secrets (and versions) one call touched, read from its request and, when it succeeded,
@@ -60,11 +61,23 @@ const FACTS: Readonly<Record<string, Facts>> = {
   RedactText: (req, res) => many(strings(res ? res.matchedNames : req.names), () => 0),
   // The names watched (none: every secret of the tenant).
   WatchSecrets: (req) => many(strings(req.names), () => 0),
-  // The secrets injected (those referenced are not known when the call failed before the scan).
-  ProxyHttpRequest: (_req, res) => many(strings(res?.names), () => 0),
+  // The secrets injected; for a refused call, those its request references (when it can be read).
+  ProxyHttpRequest: (req, res) => many(res ? strings(res.names) : referencedBy(req), () => 0),
   RevokeTaskToken: none,
   RunMaintenance: none,
 };
+
+/** The distinct names a ProxyHttpRequest's request references, sorted; none when it is not a valid request. */
+function referencedBy(req: Message): string[] {
+  try {
+    const headers = Array.isArray(req.headers) ? req.headers.map((h) => ({ name: str(field(h, "name")), value: str(field(h, "value")) })) : [];
+    const body = req.body instanceof Uint8Array ? req.body : new Uint8Array();
+    const plan = planRequest(new URL(str(req.url)), headers, body);
+    return [...new Set(plan.references.map((r) => r.name))].sort();
+  } catch {
+    return [];
+  }
+}
 
 export function touchedBy(method: string, req: unknown, res: unknown): Touched {
   const facts = FACTS[method] ?? none;

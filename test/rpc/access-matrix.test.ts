@@ -656,7 +656,7 @@ describe("access-control matrix: every RPC × every bad caller", () => {
     const rpcs = METHODS.map((m) => m.name).sort();
     expect(Object.keys(CASES).sort()).toEqual(rpcs);
     expect(Object.keys(METHOD_REQUIREMENTS).sort()).toEqual(rpcs);
-    expect(rpcs).toHaveLength(20);
+    expect(rpcs).toHaveLength(21);
   });
 
   it("the bad tokens differ from a good one only in what makes them bad (controls)", async () => {

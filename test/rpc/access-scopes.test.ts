@@ -9,6 +9,7 @@ import { METHOD_REQUIREMENTS } from "../../src/auth/policy.js";
 import { waitUntil } from "../helpers/lifecycle.js";
 import { openRawDb } from "../helpers/raw-db.js";
 import { connectErrorOf } from "../helpers/rpc-failures.js";
+import { startHttpUpstream, type Upstream } from "../helpers/https-upstream.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 // Scopes and name globs through the real server, positive and boundary cases: what a token
@@ -88,16 +89,24 @@ async function walk(client: Secrets, pageSize: number): Promise<{ names: string[
 
 describe("scopes and name globs through the real server", () => {
   let server: TestServer;
+  let upstream: Upstream;
   let owner: Secrets; // no scope claim, every name
   const as = async (extra: { scope?: string; secrets?: string[] }, subject = "scoped") => clientAs(server.baseUrl, await server.token(TENANT, subject, extra));
 
   beforeAll(async () => {
-    server = await startTestServer({ store: "mongodb", keys: "local", label: "rpc_access_scopes" });
+    upstream = await startHttpUpstream();
+    server = await startTestServer({
+      store: "mongodb",
+      keys: "local",
+      label: "rpc_access_scopes",
+      proxy: { allowPrivateHosts: [`127.0.0.1:${upstream.port}`], insecureHosts: [`127.0.0.1:${upstream.port}`] },
+    });
     owner = clientAs(server.baseUrl, await server.token(TENANT, "owner"));
     await owner.createSecret({ name: "base_secret", value: "base value", description: "untouched" });
   });
 
   afterAll(async () => {
+    await upstream?.close();
     await server?.close();
   });
 
@@ -132,6 +141,9 @@ describe("scopes and name globs through the real server", () => {
       // Every enabled version's value: the current one and an older one.
       const redacted = await step("RedactText", c.redactText({ text: "token=v3; old=v1", names: ["flow_secret"] }));
       expect([redacted.text, redacted.matchedNames]).toEqual(["token=[REDACTED:flow_secret]; old=[REDACTED:flow_secret]", ["flow_secret"]]);
+      await c.updateSecret({ name: "flow_secret", allowedHosts: [`127.0.0.1:${upstream.port}`] });
+      const proxied = await step("ProxyHttpRequest", c.proxyHttpRequest({ method: "GET", url: upstream.url("/?k={{ secrets.flow_secret }}") }));
+      expect([proxied.status, proxied.names, upstream.received.at(-1)?.query]).toEqual([200, ["flow_secret"], "k=v3"]);
       expect((await step("ListSecretVersions", c.listSecretVersions({ name: "flow_secret" }))).versions).toHaveLength(3);
       await step("DisableSecretVersion", c.disableSecretVersion({ name: "flow_secret", version: 1n }));
       await step("EnableSecretVersion", c.enableSecretVersion({ name: "flow_secret", version: 1n }));
