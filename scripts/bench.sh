@@ -18,4 +18,9 @@ for pid_file in "$CACHE_DIR"/run/*.pid; do
   BENCH_SERVICE_PIDS+="$(cat "$pid_file") "
 done
 export BENCH_SERVICE_PIDS
+# `bench.sh proxy ...`: ProxyHttpRequest's overhead (bench/proxy.ts) instead of the main bench.
+if [ "${1:-}" = proxy ]; then
+  shift
+  exec tsx bench/proxy.ts "$@"
+fi
 exec tsx bench/run.ts "$@"

@@ -42,11 +42,13 @@ export interface HttpEgress extends Egress {
 const BODYLESS = new Set(["GET", "HEAD"]);
 
 export function createHttpEgress(options: HttpEgressOptions): HttpEgress {
-  const ca = options.extraCa ? [...tls.rootCertificates, String(options.extraCa)] : undefined;
+  // One secure context for every connection: given as `ca`, the bundle would be parsed for each new
+  // connection and written into the agent's pool key of every request (some 200 KB of PEM).
+  const secureContext = options.extraCa ? tls.createSecureContext({ ca: [...tls.rootCertificates, String(options.extraCa)] }) : undefined;
   // Kept-alive connections: a call to an upstream seen before costs no new TCP and TLS handshake.
   const agents = {
     "http:": new http.Agent({ keepAlive: true, scheduling: "lifo" }),
-    "https:": new https.Agent({ keepAlive: true, scheduling: "lifo", ...(ca ? { ca } : {}) }),
+    "https:": new https.Agent({ keepAlive: true, scheduling: "lifo", ...(secureContext ? { secureContext } : {}) }),
   };
   const resolve = options.lookup ?? (async (hostname: string) => (await dnsLookup(hostname, { all: true, verbatim: true })) as Resolved[]);
 
