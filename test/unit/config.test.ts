@@ -84,3 +84,26 @@ describe("loadConfig", () => {
     );
   });
 });
+
+describe("ProxyHttpRequest settings", () => {
+  it("defaults: no private or insecure host, 8 MiB answers, 16 calls in flight per developer", () => {
+    expect(loadConfig(base).proxy).toEqual({ allowPrivateHosts: [], insecureHosts: [], maxResponseBytes: 8 * 1024 * 1024, maxConcurrency: 16 });
+  });
+
+  it("host lists are parsed and normalized; a bad entry names the variable", () => {
+    const c = loadConfig({ ...base, PROXY_ALLOW_PRIVATE_HOSTS: " API.internal.test:8443, [::1]:9000", PROXY_INSECURE_HOSTS: "127.0.0.1:8080,localhost:81" });
+    expect([c.proxy.allowPrivateHosts, c.proxy.insecureHosts]).toEqual([["api.internal.test:8443", "[::1]:9000"], ["127.0.0.1:8080", "localhost:81"]]);
+    expect(() => loadConfig({ ...base, PROXY_ALLOW_PRIVATE_HOSTS: "http://x" })).toThrow(/PROXY_ALLOW_PRIVATE_HOSTS: "http:\/\/x" is not a host pattern/);
+  });
+
+  it("plain http to a host that is not loopback only in dev mode", () => {
+    expect(() => loadConfig({ ...base, PROXY_INSECURE_HOSTS: "127.0.0.1:8080,api.example.com" })).toThrow(
+      "PROXY_INSECURE_HOSTS: plain http to api.example.com is refused outside dev mode (only loopback hosts may be listed)",
+    );
+    expect(loadConfig({ ...base, PROXY_INSECURE_HOSTS: "api.example.com" }, { dev: true }).proxy.insecureHosts).toEqual(["api.example.com"]);
+  });
+
+  it("PROXY_CA_FILE must be readable", () => {
+    expect(() => loadConfig({ ...base, PROXY_CA_FILE: "/nonexistent/ca.pem" })).toThrow(/PROXY_CA_FILE: cannot read/);
+  });
+});
