@@ -31,7 +31,8 @@ export function responseRedactor(injected: readonly RedactionEntry[]): ResponseR
   for (const { value } of entries) for (const form of encodedForms(value)) longest = Math.max(longest, Buffer.byteLength(form));
 
   return {
-    headers: (headers) => headers.map((h) => ({ name: h.name, value: redactor.redact(h.value).text })),
+    // Names too: an upstream may echo a value as a header name.
+    headers: (headers) => headers.map((h) => ({ name: redactor.redact(h.name).text, value: redactor.redact(h.value).text })),
     body(body, truncated) {
       const kept = truncated ? body.subarray(0, Math.max(0, body.length - (longest - 1))) : body;
       return redactBytes(redactor, rawBytes, kept);

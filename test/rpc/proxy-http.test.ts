@@ -157,6 +157,18 @@ describe("injection and redaction", () => {
     expect(Buffer.from(res.body).equals(Buffer.concat([prefix, Buffer.from("[REDACTED:api_key]"), prefix]))).toBe(true);
   });
 
+  it("a value echoed as a header name is redacted too", async () => {
+    const { c, value: v } = await withSecret([hostOf(tls)]);
+    tls.route("/name", (_req, res) => {
+      res.setHeader(`x-${v}`, "1");
+      res.writeHead(204);
+      res.end();
+    });
+    const res = await c.proxyHttpRequest({ method: "GET", url: tls.url("/name?k={{ secrets.api_key }}") }, CALL);
+    expect(res.headers.map((h) => h.name)).toContain("x-[REDACTED:api_key]");
+    expect(JSON.stringify(res.headers)).not.toContain(v);
+  });
+
   it("a gzip answer is decoded before it is redacted", async () => {
     const { gzipSync } = await import("node:zlib");
     const { c, value: v } = await withSecret([hostOf(tls)]);
