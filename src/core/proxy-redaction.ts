@@ -31,8 +31,10 @@ export function responseRedactor(injected: readonly RedactionEntry[]): ResponseR
   for (const { value } of entries) for (const form of encodedForms(value)) longest = Math.max(longest, Buffer.byteLength(form));
 
   return {
-    // Names too: an upstream may echo a value as a header name.
-    headers: (headers) => headers.map((h) => ({ name: redactor.redact(h.name).text, value: redactor.redact(h.value).text })),
+    // Names too: an upstream may echo a value as a header name. Content-Length is dropped: it told the
+    // upstream's body, not the redacted (or cut) one the answer carries.
+    headers: (headers) =>
+      headers.filter((h) => h.name !== "content-length").map((h) => ({ name: redactor.redact(h.name).text, value: redactor.redact(h.value).text })),
     body(body, truncated) {
       const kept = truncated ? body.subarray(0, Math.max(0, body.length - (longest - 1))) : body;
       return redactBytes(redactor, rawBytes, kept);

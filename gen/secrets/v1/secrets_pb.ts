@@ -1605,7 +1605,7 @@ export type ProxyHttpRequestResponse = Message<"secrets.v1.ProxyHttpRequestRespo
   status: number;
 
   /**
-   * Without hop-by-hop headers; names lower-case; values redacted.
+   * Without hop-by-hop headers and content-length (body carries the length); names lower-case; redacted.
    *
    * @generated from field: repeated secrets.v1.HttpHeader headers = 2;
    */
