@@ -25,7 +25,7 @@ export interface AuditEvent {
   readonly peerAddress: string;
   readonly userAgent: string;
   readonly mtlsSubject: string;
-  /** ProxyHttpRequest: the upstream call, when one was sent. Never a path, query, header or body. */
+  /** ProxyHttpRequest: the upstream call, once it went to the egress (status 0: no answer). Never a path, query, header or body. */
   readonly httpCall?: AuditHttpCall;
 }
 

@@ -1222,7 +1222,8 @@ export type AuditEvent = Message<"secrets.v1.AuditEvent"> & {
   mtlsSubject: string;
 
   /**
-   * Set for ProxyHttpRequest when a request was sent upstream.
+   * Set for ProxyHttpRequest once its destination passed the secrets' allowed_hosts and the call went to
+   * the network side (status 0 there: refused address, unreachable, no answer in time).
    *
    * @generated from field: secrets.v1.AuditHttpCall http_call = 16;
    */
