@@ -25,7 +25,8 @@ interface HostPattern {
 
 /** The pattern parsed, or undefined when it is not one. */
 function parse(text: string): HostPattern | undefined {
-  if (text.length === 0 || text.length > MAX_PATTERN_CHARS) return undefined;
+  // Printable ASCII before lower-casing: "\u212A".toLowerCase() is "k", so a Kelvin sign would pass as a letter.
+  if (text.length > MAX_PATTERN_CHARS || !/^[\x21-\x7e]+$/.test(text)) return undefined;
   const lower = text.toLowerCase();
   let host = lower;
   let port: number | undefined;

@@ -1,4 +1,4 @@
-import { gzipSync } from "node:zlib";
+import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHttpEgress, type HttpEgressOptions, type Resolved } from "../../src/adapters/egress/http-egress.js";
 import { PermissionDeniedError, UnavailableError } from "../../src/errors.js";
@@ -65,6 +65,15 @@ describe("TLS", () => {
     expect((await e.send(request(`https://localhost:${tls.port}/`))).status).toBe(200);
     expect((await failure(e.send(request(`https://other.test:${tls.port}/`)))).message).toMatch(/\(ERR_TLS_CERT_ALTNAME_INVALID\)/);
   });
+
+  it("a trailing dot names the same host: allowed by the same pattern, and the certificate still matches", async () => {
+    const lookup = async (): Promise<Resolved[]> => [{ address: "127.0.0.1", family: 4 }];
+    const before = tls.received.length;
+    const res = await egress({ lookup, allowPrivateHosts: [`localhost:${tls.port}`] }).send(request(`https://localhost.:${tls.port}/dot`));
+    expect([res.status, tls.received[before]?.path]).toEqual([200, "/dot"]);
+    const refused = await failure(egress({ lookup, allowPrivateHosts: [] }).send(request(`https://localhost.:${tls.port}/dot`)));
+    expect(refused).toBeInstanceOf(PermissionDeniedError);
+  });
 });
 
 describe("addresses", () => {
@@ -86,6 +95,31 @@ describe("addresses", () => {
     const res = await e.send(request(`http://${host}/r`));
     expect([res.status, res.remoteAddress, lookups]).toEqual([200, "127.0.0.1", 1]);
     expect(plain.received[before]!.headers.host).toBe(host);
+  });
+
+  it("one lookup a call; a name answering loopback is refused unless listed, and nothing is sent", async () => {
+    const asked: string[] = [];
+    const lookup = async (hostname: string): Promise<Resolved[]> => (asked.push(hostname), [{ address: "127.0.0.1", family: 4 }]);
+    const host = `rebind.test:${tls.port}`;
+    const before = tls.received.length;
+    const err = await failure(egress({ lookup, allowPrivateHosts: [] }).send(request(`https://${host}/`)));
+    expect([err.constructor, err.message]).toEqual([PermissionDeniedError, `${host} resolves to a private or reserved address; list it in PROXY_ALLOW_PRIVATE_HOSTS to allow it`]);
+    expect(tls.received.length).toBe(before);
+
+    // Allowed: the certificate is not for rebind.test, so plain http shows what was sent.
+    const plainHost = `rebind.test:${plain.port}`;
+    const e = egress({ lookup, allowPrivateHosts: [plainHost], insecureHosts: [plainHost] });
+    const first = plain.received.length;
+    await e.send(request(`http://${plainHost}/a`));
+    await e.send(request(`http://${plainHost}/b`));
+    expect(asked).toEqual(["rebind.test", "rebind.test", "rebind.test"]);
+    expect(plain.received.slice(first).map((r) => [r.path, r.headers.host])).toEqual([["/a", plainHost], ["/b", plainHost]]);
+  });
+
+  it("a resolver that never answers is bounded by the call's timeout", async () => {
+    const lookup = () => new Promise<Resolved[]>(() => {});
+    const err = await failure(egress({ lookup }).send(request("https://slow-dns.test/", { timeoutMs: 300 })));
+    expect([err.constructor, err.message]).toEqual([UnavailableError, "upstream slow-dns.test did not answer within 300 ms"]);
   });
 
   it("a name with any non-public address is refused (a public one beside it does not help)", async () => {
@@ -159,6 +193,12 @@ describe("the exchange", () => {
     expect([head.status, head.body.length]).toEqual([200, 0]);
   });
 
+  it("an upstream that never answers: UNAVAILABLE after the timeout", async () => {
+    tls.route("/silent", () => {});
+    const err = await failure(egress().send(request(tls.url("/silent?secret=abc"), { timeoutMs: 300 })));
+    expect([err.constructor, err.message]).toEqual([UnavailableError, `upstream 127.0.0.1:${tls.port} did not answer within 300 ms`]);
+  });
+
   it("the timeout covers the whole exchange: a body that never ends is UNAVAILABLE", async () => {
     tls.route("/trickle", (_req, res) => {
       res.writeHead(200);
@@ -187,6 +227,34 @@ describe("the exchange", () => {
     expect([res.body.length, res.truncated, res.headers.some((h) => h.name === "content-encoding")]).toEqual([1 << 20, true, false]);
   });
 
+  it("an encoded answer is decoded (gzip, deflate, br) and loses content-encoding and content-length; an unknown one is kept as it is", async () => {
+    const text = "hello ".repeat(1000);
+    const encoders: Record<string, (b: Buffer) => Buffer> = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync, zstd: (b) => Buffer.concat([Buffer.from("Z"), b]) };
+    for (const [encoding, encode] of Object.entries(encoders)) {
+      const body = encode(Buffer.from(text));
+      tls.route(`/enc-${encoding}`, (_req, res) => {
+        res.writeHead(200, { "content-encoding": encoding, "content-length": String(body.length), "x-after": "kept" });
+        res.end(body);
+      });
+      const res = await egress().send(request(tls.url(`/enc-${encoding}`)));
+      const names = res.headers.map((h) => h.name);
+      if (encoding === "zstd") {
+        expect([Buffer.from(res.body).equals(body), names.includes("content-encoding"), names.includes("content-length")]).toEqual([true, true, true]);
+      } else {
+        expect([Buffer.from(res.body).toString(), res.truncated, names.includes("content-encoding"), names.includes("content-length"), names.includes("x-after")]).toEqual([text, false, false, false, true]);
+      }
+    }
+  });
+
+  it("an answer broken off mid-body: UNAVAILABLE", async () => {
+    tls.route("/cut", (_req, res) => {
+      res.writeHead(200, { "content-length": "1000" });
+      res.write("partial", () => res.socket?.destroy());
+    });
+    const err = await failure(egress().send(request(tls.url("/cut"))));
+    expect([err.constructor, err.message]).toEqual([UnavailableError, `upstream 127.0.0.1:${tls.port} broke off its answer (ECONNRESET)`]);
+  });
+
   it("kept-alive: sequential calls share one connection", async () => {
     const e = egress();
     const before = tls.received.length;
@@ -201,7 +269,12 @@ describe("the exchange", () => {
     const abort = new AbortController();
     const call = egress().send(request(tls.url("/never"), { signal: abort.signal }));
     setTimeout(() => abort.abort(), 50);
-    expect((await failure(call)).message).toBe("the call was cancelled");
+    const err = await failure(call);
+    expect([err.constructor, err.message]).toEqual([UnavailableError, "the call was cancelled"]);
+    // Already aborted: nothing is sent.
+    const before = tls.received.length;
+    const again = await failure(egress().send(request(tls.url("/never"), { signal: abort.signal })));
+    expect([again.message, tls.received.length]).toEqual(["the call was cancelled", before]);
   });
 
   it("a refused connection: UNAVAILABLE naming the host and the code, never the query", async () => {

@@ -40,6 +40,11 @@ describe("normalizeAllowedHosts", () => {
     "[zz::1]",
     "::1",
     `${"a".repeat(64)}.com`,
+    `${"a.".repeat(126)}com`,
+    "\u212Aey.example.com",
+    "bücher.example",
+    "api.stripe.com ",
+    "api.stripe.com.",
   ])("refuses %j, naming the element", (entry) => {
     expect(() => normalizeAllowedHosts("allowed_hosts", ["ok.example.com", entry])).toThrow(/^allowed_hosts\[1\]: ".*" is not a host pattern/);
   });
@@ -77,6 +82,9 @@ describe("urlMatchesHostPattern", () => {
   it("exact names: case and a trailing dot do not matter; a look-alike does", () => {
     expect(matches("api.stripe.com", "https://API.STRIPE.COM/")).toBe(true);
     expect(matches("api.stripe.com", "https://api.stripe.com./")).toBe(true);
+    expect(matches("*.openai.com", "https://api.openai.com./")).toBe(true);
+    expect(matches("*.openai.com", "https://openai.com./")).toBe(false);
+    expect(matches("api.stripe.com", "https://api.stripe.com../")).toBe(false);
     expect(matches("api.stripe.com", "https://api.stripe.com.evil.test/")).toBe(false);
     expect(matches("api.stripe.com", "https://xapi.stripe.com/")).toBe(false);
     expect(matches("stripe.com", "https://api.stripe.com/")).toBe(false);

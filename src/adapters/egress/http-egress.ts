@@ -16,7 +16,9 @@ import { isPublicAddress } from "./public-address.js";
 // once: if any of its addresses is not public (and the host is not in PROXY_ALLOW_PRIVATE_HOSTS) the
 // call is refused, else the socket connects to the address that was checked (the request's lookup
 // answers it: no second DNS query, so a rebinding answer between check and connect goes nowhere).
-// Redirects are never followed: node's client does not, and nothing here does.
+// Redirects are never followed: node's client does not, and nothing here does. One deadline covers
+// the call from name resolution to the last body byte; expiry and cancellation (request.signal) both
+// end it with UnavailableError, and destroy the socket.
 
 export interface Resolved {
   readonly address: string;
@@ -67,7 +69,9 @@ export function createHttpEgress(options: HttpEgressOptions): HttpEgress {
       }
     }
     if (answers.length === 0) throw new UnavailableError(`could not resolve ${url.hostname} (no address)`);
-    if (!hostListMatches(options.allowPrivateHosts, url) && answers.some((a) => !isPublicAddress(a.address))) {
+    const refused = hostListMatches(options.allowPrivateHosts, url) ? undefined : answers.find((a) => !isPublicAddress(a.address));
+    if (refused) {
+      // The address is not named: the caller must not learn what an internal name resolves to.
       throw new PermissionDeniedError(`${url.host} resolves to a private or reserved address; list it in PROXY_ALLOW_PRIVATE_HOSTS to allow it`);
     }
     return answers[0]!;
@@ -75,7 +79,9 @@ export function createHttpEgress(options: HttpEgressOptions): HttpEgress {
 
   async function send(request: EgressRequest): Promise<EgressResponse> {
     const { url } = request;
-    const target = await destination(url);
+    // One deadline for the whole call, name resolution included (a resolver that hangs is bounded too).
+    const deadline = performance.now() + request.timeoutMs;
+    const target = await withinCall(destination(url), request);
     const hostname = bareHost(url);
     // Answers only the checked address, whatever the socket asks for.
     const pinned: LookupFunction = (_name, opts, callback) => {
@@ -113,14 +119,16 @@ export function createHttpEgress(options: HttpEgressOptions): HttpEgress {
         headers,
         agent: agents[url.protocol as "http:" | "https:"],
         lookup: pinned,
-        ...(url.protocol === "https:" && isIP(hostname) === 0 ? { servername: hostname } : {}),
+        // SNI takes no IP literal, and no trailing dot: "api.stripe.com." is sent as api.stripe.com (node's
+        // certificate check drops the dot the same way).
+        ...(url.protocol === "https:" && isIP(hostname) === 0 ? { servername: hostname.replace(/\.$/, "") } : {}),
       });
       const timer = setTimeout(() => {
-        finish(new UnavailableError(`upstream ${url.host} did not answer within ${request.timeoutMs} ms`));
+        finish(timedOut(request));
         req.destroy();
-      }, request.timeoutMs);
+      }, Math.max(0, deadline - performance.now()));
       const onAbort = () => {
-        finish(new UnavailableError("the call was cancelled"));
+        finish(cancelled());
         req.destroy();
       };
       if (request.signal?.aborted) return onAbort();
@@ -172,6 +180,29 @@ export function createHttpEgress(options: HttpEgressOptions): HttpEgress {
       agents["https:"].destroy();
     },
   };
+}
+
+/** The call's cancellation: an UnavailableError (the RPC is gone; nobody reads a finer error). */
+function cancelled(): UnavailableError {
+  return new UnavailableError("the call was cancelled");
+}
+
+function timedOut(request: EgressRequest): UnavailableError {
+  return new UnavailableError(`upstream ${request.url.host} did not answer within ${request.timeoutMs} ms`);
+}
+
+/** `work` bounded by the call's timeout and signal (the work itself, a DNS query, runs on unheard). */
+function withinCall<T>(work: Promise<T>, request: EgressRequest): Promise<T> {
+  if (request.signal?.aborted) return Promise.reject(cancelled());
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(timedOut(request)), request.timeoutMs);
+    const onAbort = () => reject(cancelled());
+    request.signal?.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      request.signal?.removeEventListener("abort", onAbort);
+    });
+  });
 }
 
 /** URL.hostname keeps an IPv6 literal's brackets; sockets want them off. */
