@@ -8,6 +8,7 @@ import { connectGrpcClient } from "../helpers/clients.js";
 import { closeSession, connectSession, grpcFrame, lengthDelimitedField, rawRequest, varint, type RawReply } from "../helpers/raw-http2.js";
 import { openRawDb, type RawDb } from "../helpers/raw-db.js";
 import { connectErrorOf } from "../helpers/rpc-failures.js";
+import { startHttpUpstream, type Upstream } from "../helpers/https-upstream.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 // Hostile input to the RPCs of the access work (CreateTaskToken, RevokeTaskToken, ListAuditEvents,
@@ -400,5 +401,119 @@ describe("hostile input to the access RPCs", () => {
       expect([far.status, far.body.code]).toEqual([429, "resource_exhausted"]);
       await stillServing();
     });
+  });
+});
+
+// ProxyHttpRequest and allowed_hosts, as an outsider sends them: nothing reaches the upstream, the
+// secret is unchanged, and the server keeps serving.
+describe("hostile input to ProxyHttpRequest and allowed_hosts", () => {
+  let server: TestServer;
+  let upstream: Upstream;
+  let session: http2.ClientHttp2Session;
+  let token: string;
+  const NAME = "proxy_secret";
+  const grpc = (method: string, body: Uint8Array) =>
+    rawRequest(session, { path: `${SERVICE}/${method}`, contentType: "application/grpc", body: grpcFrame(body), headers: { authorization: `Bearer ${token}` } });
+  const json = async (method: string, body: string) => {
+    const res = await fetch(`${server.baseUrl}${SERVICE}/${method}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body });
+    return { status: res.status, body: (await res.json()) as { code?: string; message?: string } };
+  };
+  /** The secret as stored, without its last access time (the proxied calls that succeed read it). */
+  const secretNow = async () => {
+    const { lastAccessTime: _read, ...rest } = (await connectGrpcClient(server.baseUrl, token).getSecret({ name: NAME })).secret!;
+    return rest;
+  };
+  const str = (s: string) => Buffer.from(s);
+  const header = (name: Uint8Array, value: Uint8Array) => lengthDelimitedField(3, Buffer.concat([lengthDelimitedField(1, name), lengthDelimitedField(2, value)]));
+  let before: Awaited<ReturnType<typeof secretNow>>;
+
+  beforeAll(async () => {
+    upstream = await startHttpUpstream();
+    const host = `127.0.0.1:${upstream.port}`;
+    server = await startTestServer({ store: "mongodb", keys: "local", label: "rpc_proxy_hostile", cache: false, proxy: { allowPrivateHosts: [host], insecureHosts: [host] } });
+    session = await connectSession(server.baseUrl);
+    token = await server.token("dev_proxy_hostile", "hostile");
+    await connectGrpcClient(server.baseUrl, token).createSecret({ name: NAME, value: "proxy-secret-value-1", allowedHosts: [host] });
+    before = await secretNow();
+  });
+  afterAll(async () => {
+    closeSession(session);
+    await server?.close();
+    await upstream?.close();
+  });
+
+  const unchanged = async () => {
+    expect(upstream.received).toEqual([]);
+    expect(await secretNow()).toEqual(before);
+    const ok = await connectGrpcClient(server.baseUrl, token).proxyHttpRequest({ method: "GET", url: upstream.url(`/ok?k={{ secrets.${NAME} }}`) });
+    expect(ok.status).toBe(200);
+    upstream.received.length = 0;
+  };
+
+  it("garbage protobuf and invalid UTF-8 answer INVALID_ARGUMENT", async () => {
+    for (const bytes of [[0xff, 0xff, 0xff], [0x0a, 0x7f, 0x61], [0x0f, 0x01], [0x1a, 0x05, 0x0a, 0x7f]]) {
+      const reply = await grpc("ProxyHttpRequest", Uint8Array.from(bytes));
+      expect([reply.grpcStatus, reply.grpcMessage]).toEqual([3, "request is not a valid secrets.v1.ProxyHttpRequestRequest message"]);
+    }
+    const url = str(`${upstream.url("/")}?k={{ secrets.${NAME} }}`);
+    const cases: [string, Buffer][] = [
+      ["method", Buffer.concat([lengthDelimitedField(1, INVALID_UTF8), lengthDelimitedField(2, url)])],
+      ["url", Buffer.concat([lengthDelimitedField(1, str("GET")), lengthDelimitedField(2, INVALID_UTF8)])],
+      ["header name", Buffer.concat([lengthDelimitedField(1, str("GET")), lengthDelimitedField(2, url), header(INVALID_UTF8, str("v"))])],
+      ["header value", Buffer.concat([lengthDelimitedField(1, str("GET")), lengthDelimitedField(2, url), header(str("x"), INVALID_UTF8)])],
+    ];
+    for (const [label, body] of cases) {
+      const reply = await grpc("ProxyHttpRequest", body);
+      expect(reply.grpcStatus, `${label}: ${reply.grpcMessage}`).toBe(3);
+    }
+    // allowed_hosts of CreateSecret (field 9) and UpdateSecret (field 10).
+    const create = await grpc("CreateSecret", Buffer.concat([lengthDelimitedField(1, str("hostile_new")), lengthDelimitedField(2, str("v")), lengthDelimitedField(9, INVALID_UTF8)]));
+    const update = await grpc("UpdateSecret", Buffer.concat([lengthDelimitedField(1, str(NAME)), lengthDelimitedField(10, INVALID_UTF8)]));
+    expect([create.grpcStatus, update.grpcStatus]).toEqual([3, 3]);
+    await unchanged();
+  });
+
+  it("arrays, objects and numbers where strings go are refused by the JSON mapping, naming the field", async () => {
+    const url = upstream.url(`/?k={{ secrets.${NAME} }}`);
+    const cases: [string, unknown, RegExp][] = [
+      ["ProxyHttpRequest", { method: "GET", url: [url] }, /url/],
+      ["ProxyHttpRequest", { method: { $ne: null }, url }, /method/],
+      ["ProxyHttpRequest", { method: "GET", url, headers: { authorization: "x" } }, /headers/],
+      ["ProxyHttpRequest", { method: "GET", url, headers: [{ name: "x", value: { $gt: "" } }] }, /value/],
+      ["ProxyHttpRequest", { method: "POST", url, body: 12 }, /body/],
+      ["ProxyHttpRequest", { method: "POST", url, body: "not base64!" }, /body/],
+      ["ProxyHttpRequest", { method: "GET", url, timeout: { seconds: 1 } }, /timeout|Duration/],
+      ["CreateSecret", { name: "hostile_new", value: "v", allowedHosts: "api.example.com" }, /allowed_?[hH]osts/],
+      ["UpdateSecret", { name: NAME, allowedHosts: [{ $ne: null }] }, /allowed_?[hH]osts/],
+    ];
+    for (const [method, body, field] of cases) {
+      const res = await json(method, JSON.stringify(body));
+      expect(res.status, `${method} ${JSON.stringify(body)}`).toBe(400);
+      expect(res.body.code).toBe("invalid_argument");
+      expect(res.body.message).toMatch(field);
+    }
+    await unchanged();
+  });
+
+  it("over-long fields name the field and quote at most a bounded piece; an oversize request is RESOURCE_EXHAUSTED", async () => {
+    const long = "a".repeat(100_000);
+    const url = upstream.url(`/?k={{ secrets.${NAME} }}`);
+    const cases: [unknown, RegExp][] = [
+      [{ method: "GET", url: `${url}&x=${long}` }, /^url: is longer than 8192 characters$/],
+      [{ method: long, url }, /^method: "a+\S{1,3}" is not one of/],
+      [{ method: "GET", url, headers: [{ name: long, value: "v" }] }, /^headers\[0\]\.name: /],
+      [{ method: "GET", url, headers: [{ name: "x", value: long }] }, /^headers\[0\]\.value: is longer than 16384 characters$/],
+    ];
+    for (const [body, message] of cases) {
+      const res = await json("ProxyHttpRequest", JSON.stringify(body));
+      expect(res.status).toBe(400);
+      expect(res.body.message).toMatch(message);
+      expect(res.body.message!.length).toBeLessThanOrEqual(600);
+    }
+    const allowed = await json("UpdateSecret", JSON.stringify({ name: NAME, allowedHosts: [long] }));
+    expect([allowed.status, allowed.body.message!.length <= 600, allowed.body.message!.startsWith("allowed_hosts[0]: ")]).toEqual([400, true, true]);
+    const huge = await json("ProxyHttpRequest", JSON.stringify({ method: "POST", url, body: Buffer.alloc(400_000).toString("base64") }));
+    expect([huge.status, huge.body.code]).toEqual([429, "resource_exhausted"]);
+    await unchanged();
   });
 });
