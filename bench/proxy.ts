@@ -11,13 +11,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { SignJWT } from "jose";
 import { MongoClient } from "mongodb";
 import { createTestCa } from "../test/helpers/https-upstream.js";
 import { ghz, hey, type LoadResult } from "./load.js";
 import { commit, cpuSnapshot, cpuUse, machineInfo, type CpuUse } from "./proc.js";
 import { run, stopAll, track } from "./processes.js";
-import { connectCall, startServer, type Server } from "./server.js";
+import { benchAuthorization, connectCall, serviceEnv, startServer, type Server } from "./server.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const { values: flags } = parseArgs({
@@ -60,7 +59,7 @@ async function main(): Promise<void> {
   const upstreamHost = `127.0.0.1:${upstreamPort}`;
 
   const secret = randomBytes(32).toString("base64url");
-  const authorization = `Bearer ${await new SignJWT({ developer_id: "bench" }).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject("bench").setIssuedAt().setExpirationTime("2h").sign(new TextEncoder().encode(secret))}`;
+  const authorization = await benchAuthorization(secret);
   const mongoUri = new URL(need("MONGODB_URI"));
   mongoUri.pathname = `/${database}`;
   const env = (audit: "on" | "off"): Record<string, string> => ({
@@ -69,7 +68,7 @@ async function main(): Promise<void> {
     STORE: "mongodb",
     MONGODB_URI: mongoUri.toString(),
     KEY_PROVIDER: "aws-kms",
-    ...Object.fromEntries(["KMS_ENDPOINT", "KMS_KEY_ID", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "REDIS_URL"].map((k) => [k, need(k)])),
+    ...serviceEnv(need),
     AUTH_JWT_SECRET: secret,
     AUDIT: audit,
     PROXY_ALLOW_PRIVATE_HOSTS: upstreamHost,
@@ -96,7 +95,8 @@ async function main(): Promise<void> {
   const proto = join(ROOT, "proto/secrets/v1/secrets.proto");
   const kinds: { what: string; measure: (c: number, report: string) => Promise<LoadResult> }[] = [
     // hey sends its body to the upstream as the proxy does (same headers, literal key): the baseline.
-    { what: "direct (hey, HTTPS)", measure: (c, report) => heyDirect(bin, `https://${upstreamHost}/v1/charges`, body, `Bearer ${key}`, c, report) },
+    // hey does not verify the test certificate.
+    { what: "direct (hey, HTTPS)", measure: (c, report) => hey(join(bin, "hey"), { url: `https://${upstreamHost}/v1/charges`, body, authorization: `Bearer ${key}` }, { concurrency: c, seconds, reportFile: report }) },
     { what: "proxied, Connect JSON (hey), audit on", measure: (c, report) => hey(join(bin, "hey"), { url: `${servers[0]!.base}/secrets.v1.SecretsService/ProxyHttpRequest`, body: JSON.stringify(proxied), authorization }, { concurrency: c, seconds, reportFile: report }) },
     { what: "proxied, Connect JSON (hey), audit off", measure: (c, report) => hey(join(bin, "hey"), { url: `${servers[1]!.base}/secrets.v1.SecretsService/ProxyHttpRequest`, body: JSON.stringify(proxied), authorization }, { concurrency: c, seconds, reportFile: report }) },
     {
@@ -121,11 +121,6 @@ async function main(): Promise<void> {
   const outDir = flags.out ? resolve(flags.out) : join(ROOT, "bench");
   writeFileSync(join(outDir, "RESULTS-proxy.md"), render(rows, kinds.map((k) => k.what)));
   log(`wrote ${join(outDir, "RESULTS-proxy.md")}`);
-}
-
-/** hey straight at the upstream: the same POST the proxy makes. hey does not verify the test certificate. */
-async function heyDirect(bin: string, url: string, body: string, authorization: string, concurrency: number, reportFile: string): Promise<LoadResult> {
-  return hey(join(bin, "hey"), { url, body, authorization }, { concurrency, seconds, reportFile });
 }
 
 const median = (xs: number[]) => {

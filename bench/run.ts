@@ -6,14 +6,13 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { SignJWT } from "jose";
 import { MongoClient } from "mongodb";
 import { auditDelta, delta, sampleAuditQueue, scrape, type AuditRun } from "./metrics.js";
 import { commit, cpuSnapshot, cpuUse, machineInfo, rssMiB } from "./proc.js";
 import { run, stopAll } from "./processes.js";
 import { auditFigures, renderResults, type CacheBound, type Results, type RunRecord } from "./report.js";
 import { scenarios, seed, type Scenario, type Tools } from "./scenarios.js";
-import { startServer, type Server } from "./server.js";
+import { benchAuthorization, serviceEnv, startServer, type Server } from "./server.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const USAGE = `usage: npm run bench -- [--smoke] [--duration S] [--concurrency 1,8,32] [--log-level info]
@@ -74,7 +73,7 @@ async function main(): Promise<void> {
   if (!flags["no-build"]) await build();
 
   const secret = randomBytes(32).toString("base64url");
-  tools.authorization = `Bearer ${await new SignJWT({ developer_id: "bench" }).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject("bench").setIssuedAt().setExpirationTime("2h").sign(new TextEncoder().encode(secret))}`;
+  tools.authorization = await benchAuthorization(secret);
   const mongoUri = new URL(need("MONGODB_URI"));
   mongoUri.pathname = `/${database}`;
   const env = (cacheTtl: string, audit: "on" | "off" = "on"): Record<string, string> => ({
@@ -83,7 +82,7 @@ async function main(): Promise<void> {
     STORE: "mongodb",
     MONGODB_URI: mongoUri.toString(),
     KEY_PROVIDER: "aws-kms",
-    ...Object.fromEntries(["KMS_ENDPOINT", "KMS_KEY_ID", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "REDIS_URL"].map((k) => [k, need(k)])),
+    ...serviceEnv(need),
     AUTH_JWT_SECRET: secret,
     CACHE_TTL_SECONDS: cacheTtl,
     ...(flags["cache-local-max-bytes"] ? { CACHE_LOCAL_MAX_BYTES: flags["cache-local-max-bytes"] } : {}),

@@ -3,6 +3,7 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { SignJWT } from "jose";
 import { stop, track } from "./processes.js";
 
 export interface Server {
@@ -15,6 +16,17 @@ export interface Server {
   /** Bytes the server has written to stdout (its log) so far. */
   logBytes(): number;
   stop(): Promise<void>;
+}
+
+/** An HS256 bearer token for developer `bench`, signed with the servers' AUTH_JWT_SECRET. */
+export async function benchAuthorization(secret: string): Promise<string> {
+  const jwt = await new SignJWT({ developer_id: "bench" }).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject("bench").setIssuedAt().setExpirationTime("2h");
+  return `Bearer ${await jwt.sign(new TextEncoder().encode(secret))}`;
+}
+
+/** The backing services' settings (from scripts/services.sh env), as every bench server gets them. */
+export function serviceEnv(need: (name: string) => string): Record<string, string> {
+  return Object.fromEntries(["KMS_ENDPOINT", "KMS_KEY_ID", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "REDIS_URL"].map((k) => [k, need(k)]));
 }
 
 export function freePort(): Promise<number> {
