@@ -30,7 +30,7 @@ export interface CallRecord {
   developer?: string;
   /** The secret name of the request, truncated. */
   name?: string;
-  /** ProxyHttpRequest: the upstream call, once one was sent (for the audit event). */
+  /** ProxyHttpRequest: the upstream call, once it went to the egress (for the audit event). */
   httpCall?: AuditHttpCall;
 }
 
