@@ -1,4 +1,4 @@
-// The package's TypeScript client helpers (for agent workers), over a connect-es SecretsService client.
+// The package's TypeScript SDK: createSecretsClient, and the helpers for agent workers it carries.
 export {
   createCachingReader,
   type CachingReader,
@@ -13,3 +13,12 @@ export {
   type ProxiedResponse,
   type ProxyClient,
 } from "./fetch-with-secrets.js";
+export {
+  baseUrlOf,
+  createSecretsClient,
+  RETRIED_METHODS,
+  type SecretsClient,
+  type SecretsClientOptions,
+  type SecretsClientRetry,
+  type SecretsClientTls,
+} from "./secrets-client.js";
