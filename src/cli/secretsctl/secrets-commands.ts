@@ -32,12 +32,7 @@ export function secretCommands(register: Register): void {
       const res = await ctx.client().createSecret({
         name,
         value,
-        description: o.description ?? "",
-        metadata: o.metadata ?? {},
-        ...(o.ttl ? { ttl: durationFlag("--ttl", o.ttl) } : {}),
-        ...(o.expireTime ? { expireTime: timeFlag("--expire-time", o.expireTime) } : {}),
-        maxVersions: o.maxVersions ?? 0,
-        allowedHosts: o.allowedHost ?? [],
+        ...secretFields(o),
         requestId: o.requestId ?? "",
       });
       printSecret(ctx, res.secret);
@@ -126,12 +121,7 @@ export function secretCommands(register: Register): void {
       const res = await ctx.client().updateSecret({
         name,
         updateMask: create(FieldMaskSchema, { paths }),
-        description: o.description ?? "",
-        metadata: o.metadata ?? {},
-        ...(o.ttl ? { ttl: durationFlag("--ttl", o.ttl) } : {}),
-        ...(o.expireTime ? { expireTime: timeFlag("--expire-time", o.expireTime) } : {}),
-        maxVersions: o.maxVersions ?? 0,
-        allowedHosts: o.allowedHost ?? [],
+        ...secretFields(o),
         etag: o.etag ?? "",
       });
       printSecret(ctx, res.secret);
@@ -219,6 +209,27 @@ export function secretCommands(register: Register): void {
     (c) => c.argument("<name>").description("undo a delete within its recovery window").option("--etag <etag>", "only if the secret still has this etag"),
     async (ctx, name: string, o) => printSecret(ctx, (await ctx.client().restoreSecret({ name, etag: o.etag ?? "" })).secret),
   );
+}
+
+interface SecretFieldFlags {
+  description?: string;
+  metadata?: Record<string, string>;
+  ttl?: string;
+  expireTime?: string;
+  maxVersions?: number;
+  allowedHost?: string[];
+}
+
+/** The fields create and update share, from their flags (absent: the proto's empty value). */
+function secretFields(o: SecretFieldFlags) {
+  return {
+    description: o.description ?? "",
+    metadata: o.metadata ?? {},
+    ...(o.ttl ? { ttl: durationFlag("--ttl", o.ttl) } : {}),
+    ...(o.expireTime ? { expireTime: timeFlag("--expire-time", o.expireTime) } : {}),
+    maxVersions: o.maxVersions ?? 0,
+    allowedHosts: o.allowedHost ?? [],
+  };
 }
 
 function valueOptions(c: Command): Command {
