@@ -120,6 +120,10 @@ const envSchema = z.object({
   PROXY_MAX_CONCURRENCY: positiveInt.max(10_000).default(16),
 });
 
+/** Every environment variable the configuration reads (for checks of deployment files). */
+export const CONFIG_KEYS: ReadonlySet<string> = new Set(Object.keys(envSchema.shape));
+
+
 export type Env = z.infer<typeof envSchema>;
 
 export interface Config {
