@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { startHttpUpstream, type Upstream } from "../helpers/https-upstream.js";
+import { createTestCa, startHttpUpstream, type Upstream } from "../helpers/https-upstream.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 // secretsctl as a user runs it: the real binary (bin/secretsctl) spawned against a real server on
@@ -249,6 +249,26 @@ describe("secretsctl: connection settings", () => {
     failed(await run(["value", "profiled", "--profile", "nope"], { env }), 2, undefined, /has no profile "nope"/);
     writeFileSync(config, "profiles:\n  x:\n    adress: typo\n");
     failed(await run(["value", "profiled", "--profile", "x"], { env }), 2, undefined, /adress/);
+  });
+
+  it("speaks TLS when given --tls-ca (or SECRETS_TLS_CA), and refuses a server it cannot verify", async () => {
+    const ca = createTestCa();
+    const caFile = join(dir, `ca-${randomBytes(3).toString("hex")}.pem`);
+    writeFileSync(caFile, ca.caPem);
+    const secure = await startTestServer({ store: "memory", keys: "local", label: "cli_tls", audit: false, changeFeed: false, tls: { cert: Buffer.from(ca.certPem), key: Buffer.from(ca.keyPem) } });
+    try {
+      const env = { SECRETS_ADDR: secure.target, SECRETS_TOKEN: await secure.token(tenant()) };
+      ok(await run(["--tls-ca", caFile, "create", "over_tls"], { env, input: "tls_value" }));
+      expect(ok(await run(["value", "over_tls"], { env: { ...env, SECRETS_TLS_CA: caFile } })).stdout).toBe("tls_value");
+      // Loopback without TLS options speaks plaintext: a TLS server does not answer it.
+      expect((await run(["value", "over_tls"], { env })).code).not.toBe(0);
+      // TLS asked for by URL, without the CA: the certificate is not trusted.
+      const untrusted = await run(["value", "over_tls"], { env: { ...env, SECRETS_ADDR: `https://${secure.target}` } });
+      failed(untrusted, 1, undefined, /^secretsctl: TLS: unable to verify the first certificate \(is --tls-ca the CA/);
+      expect(untrusted.stderr).not.toContain("tls_value");
+    } finally {
+      await secure.close();
+    }
   });
 
   it("dev-token mints a token the server (same secret) accepts, narrowed by --scope and --secrets", async () => {

@@ -50,9 +50,23 @@ export function exitCodeOf(err: unknown): number {
 
 /** One line for stderr: what went wrong, with the gRPC code when the server said it. */
 export function errorLine(err: unknown): string {
+  const tls = tlsFailure(err);
+  if (tls) return `secretsctl: TLS: ${oneLine(tls)} (is --tls-ca the CA that signed the server's certificate, and --addr its name?)`;
   if (err instanceof ConnectError) return `secretsctl: ${codeName(err.code)}: ${oneLine(err.rawMessage)}`;
   if (err instanceof UsageError) return `secretsctl: usage: ${oneLine(err.message)} (see --help)`;
   return `secretsctl: ${oneLine(err instanceof Error ? err.message : String(err))}`;
+}
+
+/**
+ * The message of a TLS handshake failure (connect reports it as INTERNAL, though no server spoke),
+ * from the error's cause: Node's TLS errors carry codes such as UNABLE_TO_VERIFY_LEAF_SIGNATURE.
+ */
+function tlsFailure(err: unknown): string | undefined {
+  if (!(err instanceof ConnectError)) return undefined;
+  const cause = err.cause as { code?: unknown; message?: unknown } | undefined;
+  const code = typeof cause?.code === "string" ? cause.code : "";
+  const tlsCode = /CERT|SELF_SIGNED|VERIFY|ALTNAME|TLS|SSL/.test(code);
+  return tlsCode && typeof cause?.message === "string" ? cause.message.replace(/; if the root CA is installed locally.*$/, "") : undefined;
 }
 
 function oneLine(text: string): string {
