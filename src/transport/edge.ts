@@ -100,7 +100,7 @@ export function createEdge(options: EdgeOptions): (req: NodeRequest, res: NodeRe
     }
     res.once("close", () => log.call(call, res, started));
     if (handler.method.methodKind === "unary" || handler.method.methodKind === "server_streaming") resetIfSlow(req, options.requestTimeoutMs);
-    serve(handler, call, req, res, options.maxDeadlineMs).catch((err: unknown) => {
+    serve(handler, call, req, res, options.maxDeadlineMs, limit).catch((err: unknown) => {
       // The client went away while the response was written, or the request had no authority.
       log.failure(call, err);
       if (!res.headersSent) endWithStatus(res, 400);
@@ -109,9 +109,10 @@ export function createEdge(options: EdgeOptions): (req: NodeRequest, res: NodeRe
   };
 }
 
-async function serve(handler: UniversalHandler, call: CallRecord, req: NodeRequest, res: NodeResponse, maxDeadlineMs: number): Promise<void> {
-  const ureq = universalRequestFromNodeRequest(req, res, undefined, createContextValues().set(callKey, call));
+async function serve(handler: UniversalHandler, call: CallRecord, req: NodeRequest, res: NodeResponse, maxDeadlineMs: number, limit: number): Promise<void> {
+  let ureq = universalRequestFromNodeRequest(req, res, undefined, createContextValues().set(callKey, call));
   clampTimeouts(ureq.header, maxDeadlineMs);
+  if (handler.method.methodKind === "server_streaming" && !call.rejection) ureq = await withOneEnvelope(ureq, call, limit);
   let ures: UniversalServerResponse = await handler(ureq);
   const replacement = normalizedRejection(call);
   if (replacement) {
@@ -206,6 +207,14 @@ function normalizedRejection(call: CallRecord): ConnectError | undefined {
   if (!(reason instanceof ConnectError)) return undefined;
   // Before the handler, INTERNAL is the binary parser's: the bytes are not a valid message.
   if (reason.code === Code.Internal) return new ConnectError(`request is not a valid ${call.inputType} message`, Code.InvalidArgument);
+  // The deadline passed before the message was parsed: connect's answer is then whatever the parse
+  // said (INTERNAL for bad bytes), while the signal records the deadline. Say the deadline.
+  if (reason.code === Code.DeadlineExceeded) return new ConnectError(boundMessage(reason.rawMessage), Code.DeadlineExceeded);
+  // A unary request without its one message, or with two ("protocol error: missing input message
+  // for unary method"): connect says UNIMPLEMENTED, but the method exists and the request is malformed.
+  if (reason.code === Code.Unimplemented && reason.rawMessage.startsWith("protocol error:")) {
+    return new ConnectError(`request is not one complete ${call.inputType} message (${boundMessage(reason.rawMessage.slice("protocol error: ".length))})`, Code.InvalidArgument);
+  }
   const bounded = boundMessage(reason.rawMessage);
   return bounded === reason.rawMessage ? undefined : new ConnectError(bounded, reason.code);
 }
@@ -226,6 +235,39 @@ function resetIfSlow(req: NodeRequest, timeoutMs: number): void {
 
 function failed(call: CallRecord): boolean {
   return call.signal?.reason instanceof ConnectError;
+}
+
+const ENVELOPED = /^application\/(grpc|connect\+)/i;
+
+/**
+ * A server-streaming call's request is one enveloped message, read here whole (it is small: the
+ * request limit bounds it) because connect finds a missing or extra message only once the response
+ * stream has begun, and then answers UNIMPLEMENTED: here it becomes INVALID_ARGUMENT before that.
+ */
+async function withOneEnvelope(ureq: UniversalServerRequest, call: CallRecord, limit: number): Promise<UniversalServerRequest> {
+  const body = ureq.body;
+  if (!ENVELOPED.test(ureq.header.get("content-type") ?? "") || typeof body !== "object" || body === null || !(Symbol.asyncIterator in body)) return ureq;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > limit + ENVELOPE_BYTES) {
+      call.rejection = new ConnectError(`request is larger than the limit of ${limit} bytes`, Code.ResourceExhausted);
+      return withoutBody(ureq);
+    }
+    chunks.push(chunk);
+  }
+  const bytes = Buffer.concat(chunks);
+  const declared = bytes.byteLength >= ENVELOPE_BYTES ? bytes.readUInt32BE(1) : -1;
+  if (declared < 0 || ENVELOPE_BYTES + declared !== bytes.byteLength) {
+    call.rejection = new ConnectError(`request is not one complete ${call.inputType} message`, Code.InvalidArgument);
+    return withoutBody(ureq);
+  }
+  return { ...ureq, body: oneChunk(bytes) };
+}
+
+async function* oneChunk(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
 }
 
 function withoutBody(ureq: UniversalServerRequest): UniversalServerRequest {

@@ -12,6 +12,7 @@ import { createTokenVerifier } from "../../src/auth/token-verifier.js";
 import { RedisChangeFeed } from "../../src/adapters/redis/redis-change-feed.js";
 import { RedisSecretCache } from "../../src/adapters/redis/redis-secret-cache.js";
 import type { ChangeFeed } from "../../src/ports/change-feed.js";
+import type { Egress } from "../../src/ports/egress.js";
 import { lruLocalCache } from "../../src/adapters/memory/lru-local-cache.js";
 import { createValueCache, type ValueCache } from "../../src/core/value-cache.js";
 import { createMetrics, type Metrics } from "../../src/metrics/metrics.js";
@@ -82,7 +83,7 @@ export interface TestServerOptions {
   /** WatchSecrets heartbeat interval (default 15 s). */
   watchHeartbeatMs?: number;
   /** ProxyHttpRequest's egress (default: public addresses only, https only, the system's CAs). */
-  proxy?: { allowPrivateHosts?: string[]; insecureHosts?: string[]; extraCa?: string; maxResponseBytes?: number; maxConcurrency?: number };
+  proxy?: { allowPrivateHosts?: string[]; insecureHosts?: string[]; extraCa?: string; maxResponseBytes?: number; maxConcurrency?: number; egress?: Egress };
 }
 
 /** The real app on 127.0.0.1, port 0, over real adapters. */
@@ -128,7 +129,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const accessed = createAccessRecorder({ store, clock: systemClock });
   const changeChannel = options.changeFeed === false ? undefined : (options.changeFeed?.channel ?? `sc:changes:test:${randomBytes(6).toString("hex")}`);
   const changeFeed = changeChannel ? new RedisChangeFeed({ url: services.redisUrl, commandTimeoutMs: 5_000, channel: changeChannel }) : undefined;
-  const egress = createHttpEgress({
+  const httpEgress = options.proxy?.egress ? undefined : createHttpEgress({
     allowPrivateHosts: options.proxy?.allowPrivateHosts ?? [],
     insecureHosts: options.proxy?.insecureHosts ?? [],
     ...(options.proxy?.extraCa ? { extraCa: options.proxy.extraCa } : {}),
@@ -152,7 +153,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(audit && auditStore ? { audit: { trail: audit, store: auditStore, retentionMs: 90 * 24 * 3_600_000 } } : {}),
     ...(changeFeed ? { changeFeed } : {}),
     ...(options.watchHeartbeatMs ? { watchHeartbeatMs: options.watchHeartbeatMs } : {}),
-    proxy: { egress, maxResponseBytes: options.proxy?.maxResponseBytes ?? 8 << 20, maxConcurrency: options.proxy?.maxConcurrency ?? 16 },
+    proxy: { egress: options.proxy?.egress ?? httpEgress!, maxResponseBytes: options.proxy?.maxResponseBytes ?? 8 << 20, maxConcurrency: options.proxy?.maxConcurrency ?? 16 },
   });
   if (cache) await waitUntil(() => cache.usable(), "the value cache is usable");
   const server = await app.listen("127.0.0.1", 0);
@@ -191,7 +192,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       await cache?.stop();
       await shared?.close();
       await changeFeed?.close();
-      egress.close();
+      httpEgress?.close();
       await keys.close();
       await fixture.dispose();
     },
