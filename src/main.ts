@@ -25,7 +25,9 @@ import { createTokenVerifier } from "./auth/token-verifier.js";
 import { ConfigError, loadConfig, type Config } from "./config/config.js";
 import { createAccessRecorder } from "./core/access-times.js";
 import { createAuditTrail } from "./core/audit-trail.js";
+import { startReadiness } from "./core/readiness.js";
 import { startSweeper } from "./core/sweeper.js";
+import { SecretsService as SecretsServiceDesc } from "../gen/secrets/v1/secrets_pb.js";
 import { createValueCache, type ValueCache } from "./core/value-cache.js";
 import { createMetrics, type Metrics } from "./metrics/metrics.js";
 import { serveMetrics } from "./metrics/metrics-server.js";
@@ -122,6 +124,23 @@ async function main(): Promise<void> {
     "listening",
   );
   if (dev) await printDevBanner(env, server.address);
+  // Readiness follows the store and KMS; liveness ("") stays SERVING while the process runs.
+  let wasReady = true;
+  const readiness = startReadiness(
+    {
+      store: stores.secrets,
+      keys,
+      report: (ready, failing) => {
+        app.health.setStatus(SecretsServiceDesc.typeName, ready ? "SERVING" : "NOT_SERVING");
+        if (ready && !wasReady) logger.info("ready again: the store and KMS answer");
+        if (!ready && wasReady) {
+          logger.warn({ failing: failing.map((f) => ({ dependency: f.dependency, err: { type: f.error instanceof Error ? f.error.name : typeof f.error } })) }, "not ready: health reports NOT_SERVING for the API");
+        }
+        wasReady = ready;
+      },
+    },
+    config.readiness,
+  );
   const sweepDeps = {
     store: stores.secrets,
     idempotency: stores.idempotency,
@@ -137,12 +156,13 @@ async function main(): Promise<void> {
   });
 
   let stopping = false;
-  const stop = async (signal: string) => {
+  const stop = async (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
     // Watches never finish by themselves: they end now, and their clients watch again elsewhere.
     app.endWatches();
+    await readiness.stop();
     await server.close(config.shutdownGraceMs);
     await sweeper.stop();
     await metricsServer?.close();
@@ -154,9 +174,15 @@ async function main(): Promise<void> {
     await Promise.allSettled([stores.close(), keys.close(), cache?.shared.close(), changeFeed.close()]);
     logger.info("stopped");
     logger.flush();
-    process.exit(0);
+    process.exit(exitCode);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  // A promise rejected with no handler is a bug: said once, loudly, then the process drains and exits 1
+  // (an orchestrator restarts it) rather than serve on in a state nobody planned for.
+  process.on("unhandledRejection", (reason) => {
+    logger.fatal({ err: { type: reason instanceof Error ? reason.name : typeof reason } }, "bug: unhandled promise rejection");
+    void stop("unhandledRejection", 1);
+  });
   process.on("SIGINT", () => void stop("SIGINT"));
 }
 

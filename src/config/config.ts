@@ -54,6 +54,8 @@ const envSchema = z.object({
   WATCH_HEARTBEAT_SECONDS: positiveInt.max(3_600).default(15),
   CHANGE_CHANNEL: z.string().min(1).max(128).default("sc:changes"),
   SHUTDOWN_GRACE_MS: positiveInt.default(10_000),
+  READINESS_INTERVAL_MS: positiveInt.default(5_000),
+  READINESS_TIMEOUT_MS: positiveInt.default(2_000),
   PENDING_VERSION_LEASE_MS: positiveInt.default(30_000),
   SWEEP_INTERVAL_MS: positiveInt.default(60_000),
   MAX_DEADLINE_MS: positiveInt.default(DEFAULT_MAX_DEADLINE_MS),
@@ -135,6 +137,8 @@ export interface Config {
   /** The Redis pub/sub channel of change events (pub/sub ignores database numbers: deployments sharing a server need their own). */
   readonly changeChannel: string;
   readonly shutdownGraceMs: number;
+  /** How often the store and KMS are probed for readiness, and how long a probe may take. */
+  readonly readiness: { readonly intervalMs: number; readonly timeoutMs: number };
   readonly pendingVersionLeaseMs: number;
   readonly sweepIntervalMs: number;
   /** Client deadlines beyond this are shortened to it. */
@@ -247,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: LoadOptions = {}): C
     watchHeartbeatMs: e.WATCH_HEARTBEAT_SECONDS * 1000,
     changeChannel: e.CHANGE_CHANNEL,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    readiness: { intervalMs: e.READINESS_INTERVAL_MS, timeoutMs: e.READINESS_TIMEOUT_MS },
     pendingVersionLeaseMs: e.PENDING_VERSION_LEASE_MS,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
     maxDeadlineMs: e.MAX_DEADLINE_MS,
