@@ -26,6 +26,8 @@ export interface SpawnOptions {
   readonly args?: readonly string[];
   /** A safety net against a process that never starts, not a speed check: generous for busy machines. */
   readonly startTimeoutMs?: number;
+  /** Keep at most this much of the output once started (a long run logs a line per call). Default: all. */
+  readonly keepOutputBytes?: number;
 }
 
 /**
@@ -41,8 +43,14 @@ export async function spawnServerProcess(env: Record<string, string>, options: S
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  let started = false;
+  const append = (d: Buffer) => {
+    out += d.toString();
+    const keep = options.keepOutputBytes;
+    if (started && keep !== undefined && out.length > 2 * keep) out = out.slice(-keep);
+  };
+  child.stdout!.on("data", append);
+  child.stderr!.on("data", append);
   const exit = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once("exit", () => resolve());
@@ -65,6 +73,7 @@ export async function spawnServerProcess(env: Record<string, string>, options: S
     }
     await sleep(20);
   }
+  started = true;
   const terminate = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
     await exit;
