@@ -4,9 +4,20 @@ import * as net from "node:net";
 export async function startTcpProxy(targetPort: number, targetHost = "127.0.0.1") {
   const sockets = new Set<net.Socket>();
   let cut = false;
+  let stalled = false;
+  const stalledSockets = new Set<net.Socket>();
   let connections = 0;
   const server = net.createServer((client) => {
     if (cut) return client.destroy();
+    if (stalled) {
+      // Accepted, and never answered: as a process stopped with SIGSTOP looks from outside. A
+      // resumed process would answer them; here they are reset on heal().
+      sockets.add(client);
+      stalledSockets.add(client);
+      client.on("close", () => (sockets.delete(client), stalledSockets.delete(client)));
+      client.on("error", () => client.destroy());
+      return;
+    }
     connections++;
     const upstream = net.connect(targetPort, targetHost);
     for (const s of [client, upstream]) {
@@ -34,6 +45,13 @@ export async function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"
     /** Accepts new connections again. */
     heal() {
       cut = false;
+      stalled = false;
+      for (const s of stalledSockets) s.destroy();
+    },
+    /** Drops every connection; new ones are accepted and never answered, until heal(). */
+    stall() {
+      stalled = true;
+      for (const s of sockets) s.destroy();
     },
     close: () => {
       for (const s of sockets) s.destroy();
