@@ -8,7 +8,7 @@ import { startFerretProcess, type FerretProcess } from "../helpers/ferretdb-proc
 import type { Secrets } from "../helpers/lifecycle.js";
 import { startRedisProcess, type RedisProcess } from "../helpers/redis-process.js";
 import { spawnServerProcess, type ServerProcess } from "../helpers/server-process.js";
-import { kmsCredentials, services } from "../helpers/services.js";
+import { kmsProcessEnv, services } from "../helpers/services.js";
 import { startTcpProxy } from "../helpers/tcp-proxy.js";
 
 // Faults under load (`npm run test:faults`; in `npm test` as it is): 2 service replicas on a FerretDB
@@ -71,17 +71,11 @@ beforeAll(async () => {
   const kmsUrl = new URL(services.kmsEndpoint);
   kms = await startTcpProxy(Number(kmsUrl.port || 4566), kmsUrl.hostname);
   const jwtSecret = randomBytes(32).toString("base64url");
-  const creds = kmsCredentials();
   env = {
     PORT: "0",
     STORE: "mongodb",
     MONGODB_URI: ferret.uri("faults"),
-    KEY_PROVIDER: "aws-kms",
-    KMS_ENDPOINT: `http://127.0.0.1:${kms.port}`,
-    KMS_KEY_ID: services.kmsKeyId,
-    AWS_REGION: services.region,
-    AWS_ACCESS_KEY_ID: creds.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
+    ...kmsProcessEnv(`http://127.0.0.1:${kms.port}`),
     AUTH_JWT_SECRET: jwtSecret,
     REDIS_URL: redis.url,
     CACHE_TTL_SECONDS: "60",

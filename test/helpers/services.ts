@@ -41,3 +41,16 @@ export function kmsCredentials() {
     secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? "test",
   };
 }
+
+/** The environment a service process needs for the services' KMS, reached at `endpoint` (e.g. through a proxy). */
+export function kmsProcessEnv(endpoint: string = services.kmsEndpoint): Record<string, string> {
+  const creds = kmsCredentials();
+  return {
+    KEY_PROVIDER: "aws-kms",
+    KMS_ENDPOINT: endpoint,
+    KMS_KEY_ID: services.kmsKeyId,
+    AWS_REGION: services.region,
+    AWS_ACCESS_KEY_ID: creds.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
+  };
+}

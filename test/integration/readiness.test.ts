@@ -7,7 +7,7 @@ import { mintToken } from "../../src/auth/dev-token.js";
 import { connectGrpcClient } from "../helpers/clients.js";
 import { waitUntil } from "../helpers/lifecycle.js";
 import { spawnServerProcess, type ServerProcess } from "../helpers/server-process.js";
-import { dropDatabase, freshDbName, kmsCredentials, mongoUriFor, services } from "../helpers/services.js";
+import { dropDatabase, freshDbName, kmsProcessEnv, mongoUriFor, services } from "../helpers/services.js";
 import { startTcpProxy } from "../helpers/tcp-proxy.js";
 
 // Readiness follows the dependencies: the service process reaches FerretDB and LocalStack's KMS
@@ -29,16 +29,10 @@ beforeAll(async () => {
   const proxiedMongo = new URL(mongoUriFor(db));
   proxiedMongo.host = `127.0.0.1:${mongo.port}`;
   jwtSecret = randomBytes(32).toString("hex");
-  const creds = kmsCredentials();
   proc = await spawnServerProcess({
     STORE: "mongodb",
     MONGODB_URI: proxiedMongo.toString(),
-    KEY_PROVIDER: "aws-kms",
-    KMS_ENDPOINT: `http://127.0.0.1:${kms.port}`,
-    KMS_KEY_ID: services.kmsKeyId,
-    AWS_REGION: services.region,
-    AWS_ACCESS_KEY_ID: creds.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
+    ...kmsProcessEnv(`http://127.0.0.1:${kms.port}`),
     AUTH_JWT_SECRET: jwtSecret,
     HOST: "127.0.0.1",
     PORT: "0",
