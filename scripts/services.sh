@@ -12,6 +12,25 @@
 #                                   for `npm run dev` users (`npm run tools`); `tools ghz hey` installs
 #                                   the load generators of `npm run bench`
 #
+# A Redis Cluster, apart from the services above (for the Cluster tests, and for trying the service on one):
+#   bash scripts/services.sh cluster-up      3 masters, no replicas: redis-server in cluster mode on
+#                                            127.0.0.1:7001-7003 (bus ports 17001-17003), formed with
+#                                            `redis-cli --cluster create ... --cluster-replicas 0`; waits
+#                                            until every node says cluster_state:ok, every slot served and
+#                                            every node connected. On a rerun it starts the nodes that are
+#                                            down and leaves a formed cluster alone; nodes that are not one
+#                                            formed cluster of exactly these nodes (a stale nodes.conf, an
+#                                            interrupted create) are flushed, reset and formed again.
+#   bash scripts/services.sh cluster-down    stop its nodes, keeping their data (nodes.conf, AOF);
+#                                            `cluster-down --purge` also removes their data and logs
+#   bash scripts/services.sh cluster-status  each node's pid, and whether the cluster is healthy
+#   Point the service at it with REDIS_URL=$REDIS_CLUSTER_URL (`env` prints REDIS_CLUSTER_URL).
+#   Settings: REDIS_CLUSTER_PORTS ("7001 7002 7003"), REDIS_CLUSTER_BUS_PORTS (default: each port + 10000),
+#   REDIS_CLUSTER_NAME ("cluster"; another name is another cluster, with its own data, pid files, logs
+#   and lock: each Cluster test file runs one of its own), REDIS_CLUSTER_NODE_TIMEOUT (ms, 3000),
+#   REDIS_CLUSTER_FULL_COVERAGE (cluster-require-full-coverage, "no": with one master down, the others
+#   go on serving their slots). Data under $CACHE_DIR/data/redis-cluster[-NAME]/PORT.
+#
 # Everything lives under $CACHE_DIR (see node-env.sh): bin/, data/, run/ (pid files), logs/.
 # Why LocalStack needs the settings below is written down in scripts/SERVICES-NOTES.md.
 set -euo pipefail
@@ -298,6 +317,7 @@ AWS_ACCESS_KEY_ID=test
 AWS_SECRET_ACCESS_KEY=test
 KMS_KEY_ID=$KMS_KEY_ALIAS
 GRPCURL=$BIN_DIR/grpcurl
+REDIS_CLUSTER_URL=$(cluster_url)
 EOF
 }
 
@@ -363,6 +383,245 @@ cmd_status() {
   return "$status"
 }
 
+# ---------------------------------------------------------------- Redis Cluster (cluster-up, cluster-down)
+
+REDIS_CLUSTER_NAME="${REDIS_CLUSTER_NAME:-cluster}"
+read -r -a CLUSTER_PORTS <<<"${REDIS_CLUSTER_PORTS:-7001 7002 7003}"
+read -r -a CLUSTER_BUS_PORTS <<<"${REDIS_CLUSTER_BUS_PORTS:-}"
+REDIS_CLUSTER_NODE_TIMEOUT="${REDIS_CLUSTER_NODE_TIMEOUT:-3000}"
+REDIS_CLUSTER_FULL_COVERAGE="${REDIS_CLUSTER_FULL_COVERAGE:-no}"
+CLUSTER_SLOTS=16384
+
+check_cluster_settings() {
+  [[ "$REDIS_CLUSTER_NAME" =~ ^[A-Za-z0-9_.-]+$ ]] || die "REDIS_CLUSTER_NAME must be letters, digits, '.', '_' or '-'"
+  [ "${#CLUSTER_PORTS[@]}" -ge 3 ] || die "REDIS_CLUSTER_PORTS must name at least 3 ports (a cluster needs 3 masters)"
+  if [ "${#CLUSTER_BUS_PORTS[@]}" -gt 0 ] && [ "${#CLUSTER_BUS_PORTS[@]}" -ne "${#CLUSTER_PORTS[@]}" ]; then
+    die "REDIS_CLUSTER_BUS_PORTS must name one bus port per port of REDIS_CLUSTER_PORTS"
+  fi
+  local port
+  for port in "${CLUSTER_PORTS[@]}" "${CLUSTER_BUS_PORTS[@]}"; do
+    [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] || die "not a port: $port"
+  done
+  for port in "${CLUSTER_PORTS[@]}"; do
+    [ "$(cluster_bus_port "$port")" -le 65535 ] || die "the bus port of $port would be over 65535: set REDIS_CLUSTER_BUS_PORTS"
+  done
+  [[ "$REDIS_CLUSTER_NODE_TIMEOUT" =~ ^[0-9]+$ ]] || die "REDIS_CLUSTER_NODE_TIMEOUT must be milliseconds"
+  [[ "$REDIS_CLUSTER_FULL_COVERAGE" =~ ^(yes|no)$ ]] || die "REDIS_CLUSTER_FULL_COVERAGE must be yes or no"
+}
+
+# The cluster's files: data/ID/PORT/, run/ID-PORT.pid, logs/ID-PORT.log, run/ID.lock.
+cluster_id() {
+  if [ "$REDIS_CLUSTER_NAME" = cluster ]; then printf 'redis-cluster'; else printf 'redis-cluster-%s' "$REDIS_CLUSTER_NAME"; fi
+}
+cluster_node() { printf '%s-%s' "$(cluster_id)" "$1"; }
+# A node in /proc: redis-server's own title ("redis-server 127.0.0.1:7001 [cluster]") or, before it
+# sets it, its arguments ("--port 7001").
+cluster_pattern() { printf 'redis-server.*[: ]%s\\b' "$1"; }
+cluster_bus_port() {
+  local i
+  for i in "${!CLUSTER_PORTS[@]}"; do
+    if [ "${CLUSTER_PORTS[$i]}" = "$1" ]; then
+      printf '%s' "${CLUSTER_BUS_PORTS[$i]:-$(($1 + 10000))}"
+      return 0
+    fi
+  done
+  return 1
+}
+cluster_url() {
+  local port nodes=()
+  for port in "${CLUSTER_PORTS[@]}"; do nodes+=("$HOST:$port"); done
+  local IFS=,
+  printf 'redis-cluster://%s' "${nodes[*]}"
+}
+
+# redis-cli against one node, bounded (a paused node never answers); nothing on stdout when it fails.
+cluster_cli() {
+  local port="$1"
+  shift
+  { timeout 5 redis-cli -h "$HOST" -p "$port" "$@" 2>/dev/null || true; } | tr -d '\r'
+}
+
+start_cluster_node() {
+  local port="$1" dir
+  dir="$DATA_DIR/$(cluster_id)/$port"
+  mkdir -p "$dir"
+  start_process "$(cluster_node "$port")" redis-server \
+    --bind "$HOST" --port "$port" --protected-mode yes \
+    --daemonize no --dir "$dir" \
+    --cluster-enabled yes --cluster-config-file nodes.conf \
+    --cluster-port "$(cluster_bus_port "$port")" \
+    --cluster-node-timeout "$REDIS_CLUSTER_NODE_TIMEOUT" \
+    --cluster-require-full-coverage "$REDIS_CLUSTER_FULL_COVERAGE" \
+    --appendonly yes --appendfilename appendonly.aof --dbfilename dump.rdb \
+    --loglevel warning
+}
+cluster_node_ready() { [ "$(cluster_cli "$1" ping)" = PONG ]; }
+
+cluster_node_up() {
+  local port="$1" name pattern pid bus
+  name="$(cluster_node "$port")"
+  pattern="$(cluster_pattern "$port")"
+  bus="$(cluster_bus_port "$port")"
+  if pid="$(running_pid "$name" "$pattern")"; then
+    wait_ready "$name" "$pattern" 20 cluster_node_ready "$port"
+    log "$name already running (pid $pid) on $HOST:$port"
+    return 0
+  fi
+  rm -f "$(pid_file "$name")"
+  ! port_open "$port" || die "$HOST:$port is taken by a process this script did not start; choose other ports (REDIS_CLUSTER_PORTS)"
+  ! port_open "$bus" || die "$HOST:$bus (the bus port of $port) is taken; choose other ports (REDIS_CLUSTER_BUS_PORTS)"
+  start_cluster_node "$port"
+  wait_ready "$name" "$pattern" 20 cluster_node_ready "$port"
+  log "$name started (pid $(cat "$(pid_file "$name")")) on $HOST:$port (bus $bus)"
+}
+
+# What one node believes the cluster is: "id host:port role slots" per node it knows, sorted.
+cluster_view() {
+  cluster_cli "$1" cluster nodes | awk '
+    NF >= 8 {
+      address = $2
+      sub(/@.*/, "", address)
+      role = "other"
+      if ($3 ~ /(^|,)master(,|$)/) role = "master"
+      if ($3 ~ /(^|,)slave(,|$)/) role = "replica"
+      if ($3 ~ /handshake|noaddr/) role = "other"
+      slots = 0
+      for (i = 9; i <= NF; i++) {
+        if ($i ~ /^\[/) continue # a slot being migrated or imported
+        n = split($i, range, "-")
+        slots += (n == 2) ? range[2] - range[1] + 1 : 1
+      }
+      print $1, address, role, slots
+    }' | sort
+}
+
+# Formed: every node knows exactly the configured nodes, all masters with slots, all the slots between
+# them, and the nodes agree (this is their nodes.conf; whether they reach each other is cluster_healthy's).
+cluster_formed() {
+  local port view first="" want got
+  want="$(printf "$HOST:%s\n" "${CLUSTER_PORTS[@]}" | sort)"
+  for port in "${CLUSTER_PORTS[@]}"; do
+    view="$(cluster_view "$port")"
+    [ -n "$view" ] || return 1
+    if [ -z "$first" ]; then first="$view"; elif [ "$view" != "$first" ]; then return 1; fi
+  done
+  got="$(awk '{ print $2 }' <<<"$first" | sort)"
+  [ "$got" = "$want" ] || return 1
+  awk -v total="$CLUSTER_SLOTS" '
+    $3 != "master" || $4 == 0 { bad = 1 }
+    { sum += $4 }
+    END { exit (bad || sum != total) }' <<<"$first"
+}
+
+# Empty: every node knows only itself and has no slot and no key (all `--cluster create` accepts).
+cluster_empty() {
+  local port info
+  for port in "${CLUSTER_PORTS[@]}"; do
+    info="$(cluster_cli "$port" cluster info)"
+    grep -qx 'cluster_known_nodes:1' <<<"$info" || return 1
+    grep -qx 'cluster_slots_assigned:0' <<<"$info" || return 1
+    [ "$(cluster_cli "$port" dbsize)" = 0 ] || return 1
+  done
+}
+
+# Healthy: on every node, cluster_state:ok, every slot served by a node not flagged as failing, every
+# configured node known and connected.
+cluster_healthy() {
+  local port info
+  for port in "${CLUSTER_PORTS[@]}"; do
+    info="$(cluster_cli "$port" cluster info)"
+    grep -qx 'cluster_state:ok' <<<"$info" || return 1
+    grep -qx "cluster_slots_ok:$CLUSTER_SLOTS" <<<"$info" || return 1
+    grep -qx "cluster_known_nodes:${#CLUSTER_PORTS[@]}" <<<"$info" || return 1
+    cluster_cli "$port" cluster nodes |
+      awk 'NF >= 8 && ($3 ~ /fail|handshake|noaddr/ || $8 != "connected") { bad = 1 } END { exit bad }' || return 1
+  done
+}
+
+wait_cluster_healthy() {
+  local timeout="$1" deadline=$((SECONDS + $1)) port
+  until cluster_healthy; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "$(cluster_id) is not healthy after ${timeout}s; what each node says:"
+      for port in "${CLUSTER_PORTS[@]}"; do
+        printf -- '--- %s:%s\n' "$HOST" "$port" >&2
+        cluster_cli "$port" cluster info | grep -E '^cluster_(state|slots_ok|known_nodes):' >&2 || true
+        cluster_cli "$port" cluster nodes >&2 || true
+      done
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+
+cmd_cluster_up() {
+  local started=$SECONDS port
+  ensure_redis
+  for port in "${CLUSTER_PORTS[@]}"; do cluster_node_up "$port"; done
+  if cluster_formed; then
+    log "$(cluster_id) already formed"
+  else
+    if ! cluster_empty; then
+      # Left by another cluster on these ports, or by an interrupted create. It is a cache: start afresh.
+      log "$(cluster_id): the nodes are not one formed cluster of ${CLUSTER_PORTS[*]} (a stale nodes.conf?): flushing and resetting them"
+      for port in "${CLUSTER_PORTS[@]}"; do
+        [ "$(cluster_cli "$port" flushall)" = OK ] || die "FLUSHALL failed on $HOST:$port"
+        [ "$(cluster_cli "$port" cluster reset hard)" = OK ] || die "CLUSTER RESET HARD failed on $HOST:$port"
+      done
+    fi
+    log "$(cluster_id): creating the cluster"
+    local nodes=()
+    for port in "${CLUSTER_PORTS[@]}"; do nodes+=("$HOST:$port"); done
+    timeout 120 redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >&2 ||
+      die "redis-cli --cluster create failed (its output is above)"
+  fi
+  wait_cluster_healthy 120
+  log "$(cluster_id) healthy (cluster_state:ok) in $((SECONDS - started))s; point the service at it with:"
+  printf 'REDIS_URL=%s\n' "$(cluster_url)"
+}
+
+cmd_cluster_down() {
+  local purge=0 port
+  case "${1:-}" in
+    "") ;;
+    --purge) purge=1 ;;
+    *) die "cluster-down takes only --purge" ;;
+  esac
+  for port in "${CLUSTER_PORTS[@]}"; do stop_service "$(cluster_node "$port")" "$(cluster_pattern "$port")"; done
+  if [ "$purge" = 1 ]; then
+    rm -rf "${DATA_DIR:?}/$(cluster_id)"
+    for port in "${CLUSTER_PORTS[@]}"; do rm -f "$LOG_DIR/$(cluster_node "$port").log"; done
+    rm -f "$RUN_DIR/$(cluster_id).lock"
+    log "$(cluster_id): data and logs removed"
+  fi
+}
+
+cmd_cluster_status() {
+  local port pid status=0
+  for port in "${CLUSTER_PORTS[@]}"; do
+    if pid="$(running_pid "$(cluster_node "$port")" "$(cluster_pattern "$port")")"; then
+      echo "$(cluster_node "$port"): running (pid $pid) on $HOST:$port"
+    else
+      echo "$(cluster_node "$port"): stopped"
+      status=3
+    fi
+  done
+  if [ "$status" = 0 ] && cluster_healthy; then
+    echo "$(cluster_id): healthy"
+  else
+    echo "$(cluster_id): not healthy"
+    status=3
+  fi
+  return "$status"
+}
+
+# One cluster-up or cluster-down per cluster at a time; apart from the lock of `up` and `down`.
+take_cluster_lock() {
+  mkdir -p "$RUN_DIR"
+  exec 9>"$RUN_DIR/$(cluster_id).lock"
+  flock -w 600 9 || die "another cluster-up or cluster-down of $(cluster_id) still runs after 600s"
+}
+
 # One `up` or `down` at a time (two test runs may start together).
 take_lock() {
   mkdir -p "$RUN_DIR"
@@ -376,8 +635,11 @@ case "${1:-}" in
   env) print_env ;;
   status) cmd_status ;;
   tools) shift && take_lock && cmd_tools "$@" ;;
+  cluster-up) check_cluster_settings && take_cluster_lock && cmd_cluster_up ;;
+  cluster-down) shift && check_cluster_settings && take_cluster_lock && cmd_cluster_down "$@" ;;
+  cluster-status) check_cluster_settings && cmd_cluster_status ;;
   *)
-    echo "usage: bash scripts/services.sh up|down|env|status|tools [grpcurl|ghz|hey...]" >&2
+    echo "usage: bash scripts/services.sh up|down|env|status|tools [grpcurl|ghz|hey...]|cluster-up|cluster-down [--purge]|cluster-status" >&2
     exit 2
     ;;
 esac
