@@ -10,6 +10,8 @@ import type { TaskTokenKeys } from "./auth/task-tokens.js";
 import type { AccessRecorder } from "./core/access-times.js";
 import { listAuditEvents } from "./core/audit-events.js";
 import type { AuditTrail } from "./core/audit-trail.js";
+import { rewrapKeys, type RewrapRequest } from "./core/rewrap.js";
+import type { Principal } from "./core/principal.js";
 import { sweepOnce } from "./core/sweeper.js";
 import { DEFAULT_CONNECTION_LIMITS, DEFAULT_MAX_DEADLINE_MS, type ConnectionLimits } from "./config/config.js";
 import type { ServerTls } from "./transport/tls.js";
@@ -119,6 +121,19 @@ export function createApp(deps: AppDeps): App {
       ...(deps.taskTokenStore ? { taskTokens: deps.taskTokenStore } : {}),
       ...(audit ? { audit: { store: audit.store, retentionMs: audit.retentionMs } } : {}),
     });
+  const valueCache = deps.valueCache;
+  const rewrap = (principal: Principal, req: RewrapRequest) =>
+    rewrapKeys(
+      {
+        store: deps.store,
+        keys: deps.keys,
+        clock: deps.clock,
+        pendingLeaseMs: deps.pendingVersionLeaseMs,
+        ...(valueCache ? { rotateCacheKey: () => valueCache.rotateKey() } : {}),
+      },
+      principal,
+      req,
+    );
   const guarded = new Set([SecretsServiceDesc.typeName]);
   // A call refused at the edge (malformed, oversize) never reached the pipeline: its event is written here, without a principal.
   const onCall: CallObserver = (method, code, seconds, call) => {
@@ -138,6 +153,7 @@ export function createApp(deps: AppDeps): App {
           ...(taskTokens ? { taskTokens } : {}),
           ...(audit ? { auditEvents: (tenant, input, visible) => listAuditEvents({ audit: audit.store }, tenant, input, visible) } : {}),
           maintenance,
+          rewrap,
         },
         { reads: service, redact, ...(changeStream ? { changes: changeStream } : {}), ...(taskTokens ? { taskTokens } : {}) },
         deps.proxy ? createProxy({ reads: service, ...deps.proxy }) : undefined,

@@ -30,6 +30,11 @@ export function checkStrings(argument: string, value: unknown): asserts value is
   for (const item of value) checkString(argument, item);
 }
 
+export function checkIntegers(argument: string, value: unknown): asserts value is readonly number[] {
+  if (!Array.isArray(value)) throw new InvalidArgumentError(argument, "must be a list of integers");
+  for (const item of value) checkInteger(argument, item);
+}
+
 const VERSION_STATES: readonly unknown[] = ["enabled", "disabled", "destroyed"] satisfies VersionState[];
 
 export function checkVersionState(argument: string, value: unknown): asserts value is VersionState {
@@ -58,6 +63,7 @@ export function checkSecretPatch(patch: SecretPatch): void {
   checkString("patch.updatedBy", patch.updatedBy);
   checkDate("patch.updateTime", patch.updateTime);
   if (patch.allowedHosts != null) checkStrings("patch.allowedHosts", patch.allowedHosts);
+  if (patch.retainedFrom !== undefined) checkInteger("patch.retainedFrom", patch.retainedFrom);
 }
 
 export function checkClaim(c: RevisionClaim): void {

@@ -33,6 +33,7 @@ export const METHOD_REQUIREMENTS: Readonly<Record<string, Requirement>> = {
   DeleteSecret: { scope: "secrets.write" },
   RestoreSecret: { scope: "secrets.write" },
   RunMaintenance: { scope: "secrets.admin" },
+  RewrapKeys: { scope: "secrets.admin" },
   // Its own rules (scopes and names no wider than the caller's) are checked when minting.
   CreateTaskToken: { any: true },
   RevokeTaskToken: { notTask: true },

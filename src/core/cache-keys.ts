@@ -3,12 +3,16 @@ import type { Clock } from "../ports/clock.js";
 import type { KeyContext, KeyProvider } from "../ports/key-provider.js";
 
 // The keys that seal cache entries. Each is a data key from the KeyProvider, stored wrapped in the
-// database so every replica shares it and unwraps it once. One key per rotation period, with the id
-// `ck-<period number>`: replicas agree on it without talking (the first to need it stores it; a
-// replica that loses that race unwraps the winner's). Entries sealed under the previous key still
-// open until they lapse, so a rotation causes no read outage.
+// database so every replica shares it and unwraps it once. One key per rotation period and cache
+// epoch, with the id `ck-<period number>-<epoch>` (`ck-<period number>` under the empty epoch):
+// replicas agree on it without talking (the first to need it stores it; a replica that loses that
+// race unwraps the winner's). Entries sealed under the previous period's key still open until they
+// lapse, so a rotation causes no read outage. A new epoch (set on cache faults, or to rotate the key
+// at once after a master key change: ValueCache.rotateKey) means a new key too, made under the
+// KeyProvider's active master key; entries of other epochs are never opened.
 
-const ID_PATTERN = /^ck-\d{1,16}$/;
+const ID_PATTERN = /^ck-(\d{1,16})(?:-[A-Za-z0-9_-]{1,32})?$/;
+const EPOCH_PATTERN = /^[A-Za-z0-9_-]{0,32}$/;
 /** Periods before the current one whose keys still open entries. */
 const KEPT = 3;
 
@@ -29,9 +33,10 @@ export class CacheKeyRing {
 
   constructor(private readonly deps: CacheKeyDeps) {}
 
-  /** The key new entries are sealed with (made and stored when its period starts). */
-  async current(): Promise<{ id: string; key: Buffer }> {
-    const id = `ck-${this.period()}`;
+  /** The key new entries of `epoch` are sealed with (made and stored when first needed). */
+  async current(epoch: string): Promise<{ id: string; key: Buffer }> {
+    if (!EPOCH_PATTERN.test(epoch)) throw new Error("cache epoch is not of the form cache key ids take");
+    const id = epoch === "" ? `ck-${this.period()}` : `ck-${this.period()}-${epoch}`;
     const key = await this.load(id, true);
     if (!key) throw new Error("cache key was not stored");
     return { id, key };
@@ -39,8 +44,8 @@ export class CacheKeyRing {
 
   /** The key an entry names, or undefined when there is none by that id (or it is not of a period that can be in use). */
   get(id: string): Promise<Buffer | undefined> {
-    if (!ID_PATTERN.test(id)) return Promise.resolve(undefined);
-    const period = Number(id.slice(3));
+    const period = periodOf(id);
+    if (period === undefined) return Promise.resolve(undefined);
     const now = this.period();
     if (period > now + 1 || period < now - KEPT) return Promise.resolve(undefined);
     return this.load(id, false);
@@ -96,9 +101,14 @@ export class CacheKeyRing {
   private forgetOld(): void {
     const oldest = this.period() - KEPT;
     for (const [id, key] of this.loaded) {
-      if (Number(id.slice(3)) >= oldest) continue;
+      if ((periodOf(id) ?? 0) >= oldest) continue;
       this.loaded.delete(id);
       void key.then((k) => k?.fill(0), () => {});
     }
   }
+}
+
+function periodOf(id: string): number | undefined {
+  const match = ID_PATTERN.exec(id);
+  return match ? Number(match[1]) : undefined;
 }

@@ -75,6 +75,13 @@ export async function openValue(keys: KeyProvider, binding: VersionBinding, seal
   }
 }
 
+/** The KMS context a stored sealed value's data key is bound to (key re-wrap); DataLossError for a format this code does not know. */
+export function sealedKeyContext(binding: VersionBinding, sealed: Pick<SealedValue, "format">): KeyContext {
+  const context = keyContextOf(sealed.format, binding);
+  if (!context) throw new DataLossError();
+  return context;
+}
+
 /** The key context a sealed format binds; undefined for a format this code does not know. */
 function keyContextOf(format: number, b: VersionBinding): KeyContext | undefined {
   switch (format) {

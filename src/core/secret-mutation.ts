@@ -31,7 +31,8 @@ import { isLive } from "./visibility.js";
 // old state or, once the claim is completed, the new one: never a readable partial version, and
 // latestVersion only ever points at a stored version. A claim older than the lease is completed by the next
 // writer of that secret or by the sweeper (completeClaim); writers commit only within half the lease of
-// their claim, and undo their own changes only within it (tolerates clock skew < lease/2).
+// their claim, and undo their own changes only within it and only before the commit was sent (a commit whose
+// reply was lost may have landed; tolerates clock skew < lease/2).
 
 export const DEFAULT_CONTENTION_BUDGET_MS = 15_000;
 
@@ -123,6 +124,7 @@ async function tryCommit(deps: MutationDeps, principal: Principal, secret: Secre
   // Until the lease is half over no one can take the claim over, so undoing our own writes is safe.
   const withinLease = () => performance.now() - claimedAt < deps.pendingLeaseMs / 2;
   let inserted: VersionRecord | undefined;
+  let commitSent = false;
   const marked: number[] = [];
   const undo = async () => {
     for (const v of marked) await store.undoVersionState(secret.id, v, revision);
@@ -154,14 +156,16 @@ async function tryCommit(deps: MutationDeps, principal: Principal, secret: Secre
       };
       await insertOwnVersion(store, inserted);
     }
-    if (!withinLease()) {
-      await undo();
-      return undefined;
-    }
+    // Past half the lease another writer may have rolled our claim forward, committing our version:
+    // undoing now could remove a committed version. Neither commit nor undo; recovery completes it.
+    if (!withinLease()) throw leftToRecovery(secret.name);
     const summary = inserted
       ? await afterNewVersion(deps, secret, inserted, plan.patch?.maxVersions ?? secret.maxVersions, revision, marked)
       : await afterStateChange(deps, secret, plan.versionState, revision, marked);
     if (!withinLease()) throw leftToRecovery(secret.name);
+    // From here the commit may have landed even if it reports an error (a reply lost with the
+    // connection): undoing would remove what the secret now points at, so only recovery may finish it.
+    commitSent = true;
     const committed = await store.updateSecret(secret, secret.revision, {
       ...plan.patch,
       ...summary,
@@ -174,7 +178,7 @@ async function tryCommit(deps: MutationDeps, principal: Principal, secret: Secre
     const committedVersions = [...(inserted ? [inserted.version] : []), ...marked];
     if (committed) {
       const destroyed = plan.versionState?.state === "destroyed" || (inserted !== undefined && marked.length > 0);
-      await finishCommitted(store, claim, destroyed ? revision : undefined).catch(() => {});
+      await finishCommitted(store, claim, destroyed ? revision : undefined, marked).catch(() => {});
       await emitChange(deps, committed, changeKind(change), committedVersions);
       return { secret: committed, changed: true, ...(inserted ? { version: inserted } : {}) };
     }
@@ -187,7 +191,7 @@ async function tryCommit(deps: MutationDeps, principal: Principal, secret: Secre
     }
     throw leftToRecovery(secret.name);
   } catch (err) {
-    if (withinLease()) await undo().catch(() => {});
+    if (!commitSent && withinLease()) await undo().catch(() => {});
     throw err;
   }
 }
@@ -209,7 +213,7 @@ async function insertOwnVersion(store: SecretStore, record: VersionRecord): Prom
   if (!(await store.insertVersion(record))) throw new AbortedError(`version ${record.version} is being written; retry`);
 }
 
-type Summary = Pick<SecretPatch, "latestVersion" | "current" | "liveVersions">;
+type Summary = Pick<SecretPatch, "latestVersion" | "current" | "liveVersions" | "retainedFrom">;
 
 /** A new version is the newest enabled one; retention marks the oldest beyond maxVersions destroyed. */
 async function afterNewVersion(
@@ -222,17 +226,20 @@ async function afterNewVersion(
 ): Promise<Summary> {
   let live = secret.liveVersions + 1;
   if (live > maxVersions) {
-    const oldest = await deps.store.oldestLiveVersions(secret.id, secret.latestVersion, live - maxVersions);
+    const oldest = await deps.store.oldestLiveVersions(secret.id, secret.latestVersion, live - maxVersions, secret.retainedFrom);
     for (const v of oldest) {
       marked.push(v);
       await deps.store.setVersionState(secret.id, v, "destroyed", revision, deps.clock.now());
     }
     live -= oldest.length;
   }
+  // The oldest live versions are destroyed, so every version up to the last of them is.
+  const retainedFrom = marked.length > 0 ? Math.max(...marked) + 1 : secret.retainedFrom;
   return {
     latestVersion: inserted.version,
     current: { version: inserted.version, createTime: inserted.createTime, sealed: inserted.sealed! },
     liveVersions: live,
+    ...(retainedFrom !== undefined ? { retainedFrom } : {}),
   };
 }
 
@@ -257,9 +264,12 @@ async function deriveSummary(store: SecretStore, secretId: string, latestVersion
   };
 }
 
-/** After the commit: the ciphertext of what was destroyed (up to `committedRevision`) is erased for good, then the claim released. */
-async function finishCommitted(store: SecretStore, claim: RevisionClaim, committedRevision: number | undefined): Promise<void> {
-  if (committedRevision !== undefined) await store.eraseDestroyedVersions(claim.secretId, committedRevision);
+/**
+ * After the commit: the ciphertext of what was destroyed (up to `committedRevision`; only `destroyed`
+ * when the writer knows what it destroyed) is erased for good, then the claim released.
+ */
+async function finishCommitted(store: SecretStore, claim: RevisionClaim, committedRevision: number | undefined, destroyed?: readonly number[]): Promise<void> {
+  if (committedRevision !== undefined) await store.eraseDestroyedVersions(claim.secretId, committedRevision, destroyed);
   await store.releaseClaim(claim.secretId, claim.revision, claim.writeId);
 }
 

@@ -66,6 +66,12 @@ export interface ValueCache extends ChangeListener {
   start(): void;
   /** Whether reads use the cache now (connected, epoch known and stored, no recent cache error). */
   usable(): boolean;
+  /**
+   * A new epoch, so a new cache key (made under the KeyProvider's active master key): entries sealed
+   * before are never opened again, here at once and on every replica within the staleness bound.
+   * False when the epoch could not be stored yet (the poller keeps trying; the cache is not used here meanwhile).
+   */
+  rotateKey(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -131,7 +137,7 @@ export function createValueCache(deps: ValueCacheDeps, options: ValueCacheOption
   }
 
   /** Entries filled before now are ignored from here on, on every replica once they poll. */
-  async function newEpoch(reason: string): Promise<void> {
+  async function newEpoch(reason: string): Promise<boolean> {
     const next = token();
     pending = next;
     adopt(next);
@@ -139,11 +145,12 @@ export function createValueCache(deps: ValueCacheDeps, options: ValueCacheOption
       if (await storeEpoch(next)) {
         if (pending === next) pending = undefined;
         report("cache epoch changed", { reason });
-        return;
+        return true;
       }
     }
     // Still pending: the poller keeps trying, and this replica does not use the cache meanwhile.
     report("cache epoch not stored; other replicas may serve older state until it is", { reason });
+    return false;
   }
 
   async function poll(): Promise<void> {
@@ -250,7 +257,7 @@ export function createValueCache(deps: ValueCacheDeps, options: ValueCacheOption
     keepLocal(p, name, slot, opened, tags);
     const place = { tenant: p.tenant, name, slot };
     void ring
-      .current()
+      .current(tags.epoch)
       .then(({ id, key }) => {
         const entry = sealEntry(key, { keyId: id, ...tags, version: opened.value.version, incarnation: opened.incarnation }, place, opened);
         return shared.write({ tenant: p.tenant, name }, slot, entry, ttl);
@@ -326,6 +333,7 @@ export function createValueCache(deps: ValueCacheDeps, options: ValueCacheOption
     },
 
     usable,
+    rotateKey: () => newEpoch("cache key rotated"),
 
     start() {
       unwatch = shared.watch((event) => {

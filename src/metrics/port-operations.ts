@@ -12,7 +12,13 @@ function operationsOf<T>(listed: Record<Exclude<keyof T, "close">, true>): Opera
   return Object.keys(listed) as Operations<T>;
 }
 
-export const KEY_PROVIDER_OPERATIONS = operationsOf<KeyProvider>({ generateDataKey: true, decryptDataKey: true });
+export const KEY_PROVIDER_OPERATIONS = operationsOf<KeyProvider>({
+  generateDataKey: true,
+  decryptDataKey: true,
+  rewrapDataKey: true,
+  resolveKeyId: true,
+  activeKeyId: true,
+});
 
 export const SECRET_STORE_OPERATIONS = operationsOf<SecretStore>({
   insertSecret: true,
@@ -36,6 +42,8 @@ export const SECRET_STORE_OPERATIONS = operationsOf<SecretStore>({
   eraseDestroyedVersions: true,
   removeVersion: true,
   findClaimsOlderThan: true,
+  scanSecrets: true,
+  rewrapVersion: true,
   findDue: true,
   purgeSecret: true,
 });

@@ -33,5 +33,23 @@ export interface KeyProvider {
   generateDataKey(context: KeyContext): Promise<DataKey>;
   /** Returns the 32-byte plaintext key. The caller zeroes it after use. */
   decryptDataKey(keyId: string, wrapped: Uint8Array, context: KeyContext): Promise<Buffer>;
+  /**
+   * The same data key wrapped under master key `toKeyId` (the same context), for key rotation. On a
+   * KMS the plaintext never leaves it (ReEncrypt); a local provider unwraps and wraps in memory.
+   */
+  rewrapDataKey(keyId: string, wrapped: Uint8Array, context: KeyContext, toKeyId: string): Promise<WrappedKey>;
+  /**
+   * The id data keys wrapped under `key` are stored with (a KMS key's ARN, for any of its id, ARN or
+   * alias; a local key's id). FailedPreconditionError when there is no such usable key.
+   */
+  resolveKeyId(key: string): Promise<string>;
+  /** resolveKeyId of the key new data keys are wrapped under. */
+  activeKeyId(): Promise<string>;
   close(): Promise<void>;
+}
+
+/** A data key in its wrapped form, and the id of the master key that wrapped it. */
+export interface WrappedKey {
+  readonly wrapped: Uint8Array;
+  readonly keyId: string;
 }

@@ -46,6 +46,11 @@ export interface VersionSummary {
   readonly current?: CurrentVersion;
   /** Versions not destroyed. */
   readonly liveVersions: number;
+  /**
+   * Every version below it is destroyed: where retention starts looking for the oldest live version
+   * (absent on records written before it existed: the store then searches from version 1).
+   */
+  readonly retainedFrom?: number;
 }
 
 export interface SecretRecord extends SecretFields, VersionSummary {
@@ -182,20 +187,40 @@ export interface SecretStore {
   listVersions(secretId: string, atMost: number, limit: number): Promise<VersionRecord[]>;
   /** Newest enabled version up to `atMost`, with its sealed value. */
   newestEnabledVersion(secretId: string, atMost: number): Promise<VersionRecord | undefined>;
-  /** Oldest versions not destroyed, up to `atMost`. */
-  oldestLiveVersions(secretId: string, atMost: number, limit: number): Promise<number[]>;
+  /**
+   * Oldest versions not destroyed, up to `atMost`. `from`: every version below it is known to be
+   * destroyed, so the search starts there (on FerretDB a query by anything but _id reads the whole
+   * collection, so the store looks versions up one by one from `from`).
+   */
+  oldestLiveVersions(secretId: string, atMost: number, limit: number, from?: number): Promise<number[]>;
   countLiveVersions(secretId: string, atMost: number): Promise<number>;
   /** Sets the state on behalf of secret revision `revision`, keeping the previous state (see VersionRecord). */
   setVersionState(secretId: string, version: number, state: VersionState, revision: number, at: Date): Promise<void>;
   /** Takes back an uncommitted state change of revision `revision` (a no-op if another revision set it). */
   undoVersionState(secretId: string, version: number, revision: number): Promise<void>;
-  /** Erases, for good, the sealed value of every version destroyed by a revision up to `committedRevision`. */
-  eraseDestroyedVersions(secretId: string, committedRevision: number): Promise<void>;
+  /**
+   * Erases, for good, the sealed value of every version destroyed by a revision up to `committedRevision`;
+   * with `versions`, of those versions only (the ones a committed write just destroyed: looked up by id).
+   */
+  eraseDestroyedVersions(secretId: string, committedRevision: number, versions?: readonly number[]): Promise<void>;
   /** Removes the version only if `writeId` wrote it; false otherwise. */
   removeVersion(secretId: string, version: number, writeId: string): Promise<boolean>;
 
   /** Claims created before `before`, any secret: writes whose writer may have died. */
   findClaimsOlderThan(before: Date, limit: number): Promise<RevisionClaim[]>;
+
+  /**
+   * Every tenant's secrets (deleted and expired ones too, with `current`), in the order of an opaque
+   * key: those after `after` (a `key` this returned), at most `limit`. For work over the whole
+   * deployment (key re-wrap).
+   */
+  scanSecrets(after: string | undefined, limit: number): Promise<{ readonly key: string; readonly secret: SecretRecord }[]>;
+  /**
+   * Replaces a version's wrapped data key (key rotation: the same data key, wrapped under another
+   * master key), only if it still holds `from` and is not destroyed; false otherwise. Called under the
+   * secret's revision claim, like every other change to a version.
+   */
+  rewrapVersion(secretId: string, version: number, from: Uint8Array, to: { readonly keyId: string; readonly wrapped: Uint8Array }): Promise<boolean>;
 
   /** Secrets whose purge time or expire time has come, any tenant. */
   findDue(now: Date, limit: number): Promise<SecretRecord[]>;

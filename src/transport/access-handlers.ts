@@ -6,6 +6,7 @@ import type { Identity } from "../auth/identity.js";
 import type { TaskTokens } from "../auth/task-token-service.js";
 import type { ListAuditEventsInput } from "../core/audit-events.js";
 import type { Principal } from "../core/principal.js";
+import type { RewrapRequest, RewrapResult } from "../core/rewrap.js";
 import type { SweepResult } from "../core/sweeper.js";
 import { FailedPreconditionError, UnauthenticatedError } from "../errors.js";
 import type { AuditEvent } from "../ports/audit-store.js";
@@ -19,9 +20,13 @@ export interface AccessHandlerDeps {
   /** Absent: the audit trail is off. */
   readonly auditEvents?: (tenant: string, input: ListAuditEventsInput, visible?: (names: readonly string[]) => boolean) => Promise<{ events: AuditEvent[]; nextPageToken: string }>;
   readonly maintenance: () => Promise<SweepResult>;
+  readonly rewrap: (principal: Principal, req: RewrapRequest) => Promise<RewrapResult>;
 }
 
-type AccessMethods = "createTaskToken" | "revokeTaskToken" | "listAuditEvents" | "runMaintenance";
+/** The longest one RewrapKeys call works before it answers with a page token. */
+const REWRAP_CALL_MS = 60_000;
+
+type AccessMethods = "createTaskToken" | "revokeTaskToken" | "listAuditEvents" | "runMaintenance" | "rewrapKeys";
 
 export function accessHandlers(deps: AccessHandlerDeps): Pick<ServiceImpl<typeof SecretsServiceDesc>, AccessMethods> {
   const taskTokens = () => {
@@ -73,6 +78,27 @@ export function accessHandlers(deps: AccessHandlerDeps): Pick<ServiceImpl<typeof
         removedRequestIds: r.removedRequestIds,
         removedTaskTokens: r.removedTaskTokens,
         removedAuditEvents: r.removedAuditEvents,
+      };
+    },
+
+    async rewrapKeys(req, ctx) {
+      const remaining = ctx.timeoutMs();
+      const budget = Math.min(REWRAP_CALL_MS, remaining === undefined ? Infinity : remaining * 0.8);
+      const r = await deps.rewrap(caller(ctx).principal, {
+        toKey: req.toKey,
+        pageToken: req.pageToken,
+        pageSize: req.pageSize,
+        rateLimit: req.rateLimit,
+        stopAt: performance.now() + budget,
+      });
+      return {
+        secrets: r.secrets,
+        rewrapped: r.rewrapped,
+        already: r.already,
+        skipped: r.skipped,
+        nextPageToken: r.nextPageToken,
+        cacheKeyRotated: r.cacheKeyRotated,
+        keyId: r.keyId,
       };
     },
   };

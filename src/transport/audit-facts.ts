@@ -65,6 +65,7 @@ const FACTS: Readonly<Record<string, Facts>> = {
   ProxyHttpRequest: (req, res) => many(res ? strings(res.names) : referencedBy(req), () => 0),
   RevokeTaskToken: none,
   RunMaintenance: none,
+  RewrapKeys: none,
 };
 
 /** The distinct names a ProxyHttpRequest's request references, sorted; none when it is not a valid request. */

@@ -94,6 +94,7 @@ function argumentCases(store: SecretStore, seeded: { secret: SecretRecord; versi
       ["secret.id", (bad) => store.updateSecret({ ...secret, id: bad }, secret.revision, patch)],
       ["expectedRevision", (bad) => store.updateSecret(secret, bad, patch)],
       ["patch.revision", (bad) => store.updateSecret(secret, secret.revision, { ...patch, revision: bad })],
+      ["patch.retainedFrom", (bad) => store.updateSecret(secret, secret.revision, { ...patch, retainedFrom: bad })],
     ],
     recordAccess: [
       ["tenant", (bad) => store.recordAccess(bad, secret.name, t0)],
@@ -143,6 +144,7 @@ function argumentCases(store: SecretStore, seeded: { secret: SecretRecord; versi
       ["secretId", (bad) => store.oldestLiveVersions(bad, 10, 10)],
       ["atMost", (bad) => store.oldestLiveVersions(id, bad, 10)],
       ["limit", (bad) => store.oldestLiveVersions(id, 10, bad)],
+      ["from", (bad) => store.oldestLiveVersions(id, 10, 10, bad)],
     ],
     countLiveVersions: [
       ["secretId", (bad) => store.countLiveVersions(bad, 10)],
@@ -163,6 +165,8 @@ function argumentCases(store: SecretStore, seeded: { secret: SecretRecord; versi
     eraseDestroyedVersions: [
       ["secretId", (bad) => store.eraseDestroyedVersions(bad, 100)],
       ["committedRevision", (bad) => store.eraseDestroyedVersions(id, bad)],
+      ["versions", (bad) => store.eraseDestroyedVersions(id, 100, [bad])],
+      ["versions", (bad) => store.eraseDestroyedVersions(id, 100, { $in: [bad] } as never)],
     ],
     removeVersion: [
       ["secretId", (bad) => store.removeVersion(bad, version.version, version.writeId)],
@@ -172,6 +176,17 @@ function argumentCases(store: SecretStore, seeded: { secret: SecretRecord; versi
     findClaimsOlderThan: [
       ["before", (bad) => store.findClaimsOlderThan(bad, 10)],
       ["limit", (bad) => store.findClaimsOlderThan(new Date(), bad)],
+    ],
+    scanSecrets: [
+      ["after", (bad) => store.scanSecrets(bad, 10)],
+      ["limit", (bad) => store.scanSecrets(undefined, bad)],
+    ],
+    rewrapVersion: [
+      ["secretId", (bad) => store.rewrapVersion(bad, 1, version.sealed!.wrappedKey, { keyId: "k2", wrapped: new Uint8Array(60) })],
+      ["version", (bad) => store.rewrapVersion(id, bad, version.sealed!.wrappedKey, { keyId: "k2", wrapped: new Uint8Array(60) })],
+      ["from", (bad) => store.rewrapVersion(id, 1, bad, { keyId: "k2", wrapped: new Uint8Array(60) })],
+      ["to.keyId", (bad) => store.rewrapVersion(id, 1, version.sealed!.wrappedKey, { keyId: bad, wrapped: new Uint8Array(60) })],
+      ["to.wrapped", (bad) => store.rewrapVersion(id, 1, version.sealed!.wrappedKey, { keyId: "k2", wrapped: bad })],
     ],
     findDue: [
       ["now", (bad) => store.findDue(bad, 10)],
@@ -445,6 +460,10 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
       expect((await store.newestEnabledVersion(id, 5))?.version).toBe(4);
       expect((await store.newestEnabledVersion(id, 5))?.sealed).toBeDefined();
       expect(await store.oldestLiveVersions(id, 5, 2)).toEqual([1, 3]);
+      // From a lower bound: versions below it are skipped; destroyed ones on the way too.
+      expect(await store.oldestLiveVersions(id, 5, 2, 2)).toEqual([3, 4]);
+      expect(await store.oldestLiveVersions(id, 5, 10, 3)).toEqual([3, 4, 5]);
+      expect(await store.oldestLiveVersions(id, 6, 10, 7)).toEqual([]);
       expect(await store.countLiveVersions(id, 5)).toBe(4);
       expect(await store.countLiveVersions(id, 6)).toBe(5);
     });
@@ -478,6 +497,64 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
       expect((await store.findVersion(id, 2))?.sealed).toBeUndefined();
       await store.undoVersionState(id, 2, 5); // the core never undoes a committed destroy; the bytes stay gone
       expect((await store.findVersion(id, 2))?.sealed).toBeUndefined();
+    });
+
+    it("erases only the versions named, when named, and only committed destroys among them", async () => {
+      const id = randomUUID();
+      for (let n = 1; n <= 4; n++) await store.insertVersion(versionRecord(id, n));
+      for (const n of [1, 2, 3]) await store.setVersionState(id, n, "destroyed", n === 3 ? 6 : 4, t0);
+      await store.eraseDestroyedVersions(id, 5, [2, 3, 4, 9]);
+      expect((await store.findVersion(id, 1))?.sealed).toBeDefined(); // not named
+      expect((await store.findVersion(id, 2))?.sealed).toBeUndefined();
+      expect((await store.findVersion(id, 3))?.sealed).toBeDefined(); // revision 6 is not committed yet
+      expect((await store.findVersion(id, 4))?.sealed).toBeDefined(); // not destroyed
+    });
+
+    it("scans every tenant's secrets in pages, deleted ones and the current value included", async () => {
+      const made = [
+        secretRecord({ tenant: "dev_b", name: "b1" }),
+        secretRecord({ tenant: "dev_a", name: "a2", deleteTime: t0, purgeTime: t0 }),
+        secretRecord({ tenant: "dev_a", name: "a1", current: { version: 1, createTime: t0, sealed: versionRecord("x", 1).sealed! } }),
+      ];
+      for (const s of made) await store.insertSecret(s);
+      const seen: SecretRecord[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = await store.scanSecrets(after, 2);
+        if (page.length === 0) break;
+        expect(page.length).toBeLessThanOrEqual(2);
+        seen.push(...page.map((p) => p.secret));
+        after = page.at(-1)!.key;
+      }
+      expect(seen.map((s) => `${s.tenant}/${s.name}`).sort()).toEqual(["dev_a/a1", "dev_a/a2", "dev_b/b1"]);
+      expect(seen.find((s) => s.name === "a1")?.current).toEqual(made[2]!.current);
+      expect(made[2]!.current).toBeDefined();
+    });
+
+    it("re-wraps a version's data key only while it holds the expected one and is not destroyed", async () => {
+      const id = randomUUID();
+      const v = versionRecord(id, 1);
+      await store.insertVersion(v);
+      await store.insertVersion(versionRecord(id, 2));
+      const to = { keyId: "k2", wrapped: new Uint8Array(60).fill(9) };
+      expect(await store.rewrapVersion(id, 1, new Uint8Array(60).fill(1), to)).toBe(false); // not the key it holds
+      expect(await store.rewrapVersion(id, 1, v.sealed!.wrappedKey, to)).toBe(true);
+      const after = await store.findVersion(id, 1);
+      expect(after).toEqual({ ...v, keyId: "k2", sealed: { ...v.sealed!, keyId: "k2", wrappedKey: to.wrapped } });
+      expect(await store.rewrapVersion(id, 1, v.sealed!.wrappedKey, { ...to, keyId: "k3" })).toBe(false); // already moved
+      await store.setVersionState(id, 2, "destroyed", 3, t0);
+      const two = (await store.findVersion(id, 2))!;
+      expect(await store.rewrapVersion(id, 2, two.sealed!.wrappedKey, to)).toBe(false);
+      expect(await store.rewrapVersion(id, 9, v.sealed!.wrappedKey, to)).toBe(false); // no such version
+    });
+
+    it("keeps retainedFrom on the record, set by a patch", async () => {
+      const s = secretRecord({ name: "kept" });
+      await store.insertSecret(s);
+      expect((await store.findSecret(s.tenant, s.name))?.retainedFrom).toBeUndefined();
+      const patch = { revision: s.revision + 1, updateTime: t0, updatedBy: "u", etag: "e2", retainedFrom: 40 };
+      expect((await store.updateSecret(s, s.revision, patch))?.retainedFrom).toBe(40);
+      expect((await store.findSecret(s.tenant, s.name))?.retainedFrom).toBe(40);
     });
 
     it("finds claims older than a time", async () => {
@@ -533,16 +610,20 @@ export function secretStoreContract(kind: string, open: () => Promise<StoreFixtu
         id: theirs.secret.id,
         secretId: theirs.secret.id,
         writeId: theirs.claim.writeId,
+        after: "",
+        keyId: theirs.version.keyId,
+        from: theirs.version.sealed!.wrappedKey,
+        wrapped: theirs.version.sealed!.wrappedKey,
         namePrefix: "",
         afterName: "",
         metadataFilter: "prod",
         nameGlobs: "*",
         state: "destroyed",
-        ...Object.fromEntries(["limit", "revision", "expectedRevision", "committedRevision", "version", "atMost"].map((a) => [a, 1])),
+        ...Object.fromEntries(["limit", "revision", "expectedRevision", "committedRevision", "version", "versions", "atMost", "from", "retainedFrom"].map((a) => [a, 1])),
         ...Object.fromEntries(["now", "at", "before", "time"].map((a) => [a, t0])),
       };
       const cases = Object.entries(argumentCases(store, mine));
-      expect(cases).toHaveLength(23);
+      expect(cases).toHaveLength(25);
       for (const [method, calls] of cases) {
         for (const [argument, call] of calls) {
           const plain = argument.split(".").at(-1)!;

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { AbortedError } from "../../src/errors.js";
+import { AbortedError, UnavailableError } from "../../src/errors.js";
 import { systemClock } from "../../src/ports/clock.js";
 import type { KeyProvider } from "../../src/ports/key-provider.js";
 import type { SecretStore } from "../../src/ports/secret-store.js";
@@ -14,6 +14,11 @@ import { coreOver, createInput, principal, uniqueName } from "../helpers/core.js
 // time, so the order of events is the same on an idle machine and on a busy one.
 
 const LEASE_MS = 2_000;
+const unusedRewrap: Pick<KeyProvider, "rewrapDataKey" | "resolveKeyId" | "activeKeyId"> = {
+  rewrapDataKey: () => Promise.reject(new Error("not used here")),
+  resolveKeyId: () => Promise.reject(new Error("not used here")),
+  activeKeyId: () => Promise.reject(new Error("not used here")),
+};
 const dev = principal("dev_races");
 
 /** A gate a stalled call waits at: `reached` resolves when the call arrives, `release()` lets it go on. */
@@ -37,8 +42,16 @@ function newHold(): Hold & { arrive(): Promise<void> } {
   };
 }
 
-/** The store, with one method held once (the first call for which `when` holds) until the test releases it. */
-function holdOnce<K extends keyof SecretStore>(store: SecretStore, method: K, when: (...args: Parameters<SecretStore[K]>) => boolean = () => true): { store: SecretStore } & Hold {
+/**
+ * The store, with one method held once (the first call for which `when` holds) until the test releases
+ * it: before the call reaches the store, or with `after`, once it has (its result held back).
+ */
+function holdOnce<K extends keyof SecretStore>(
+  store: SecretStore,
+  method: K,
+  when: (...args: Parameters<SecretStore[K]>) => boolean = () => true,
+  after = false,
+): { store: SecretStore } & Hold {
   let done = false;
   const hold = newHold();
   const held = new Proxy(store, {
@@ -48,11 +61,12 @@ function holdOnce<K extends keyof SecretStore>(store: SecretStore, method: K, wh
       const bound = (member as (...a: unknown[]) => unknown).bind(target);
       if (prop !== method) return bound;
       return async (...args: Parameters<SecretStore[K]>) => {
-        if (!done && when(...args)) {
-          done = true;
-          await hold.arrive();
-        }
-        return bound(...args);
+        if (done || !when(...args)) return bound(...args);
+        done = true;
+        if (!after) await hold.arrive();
+        const result = await bound(...args);
+        if (after) await hold.arrive();
+        return result;
       };
     },
   });
@@ -103,6 +117,53 @@ describe("stalled writers (FerretDB)", () => {
     expect((await core().listSecretVersions(dev, { name, pageSize: 0, pageToken: "" })).versions.map((v) => v.version)).toEqual([2, 1]);
   });
 
+  it("a writer stalled past the lease after inserting its version leaves it alone once it was rolled forward", async () => {
+    const name = uniqueName();
+    await core().createSecret(dev, createInput(name, "v1"));
+    // A's version 2 is stored, then A stalls; B rolls A's claim forward (committing version 2) and writes 3.
+    const inserted = holdOnce(fixture.store, "insertVersion", () => true, true);
+    const a = core(inserted.store).putSecretValue(dev, { name, value: "from-A", etag: "", requestId: "" });
+    await heldAt(inserted, a);
+    await pastTheLease();
+    const b = await core().putSecretValue(dev, { name, value: "from-B", etag: "", requestId: "" });
+    expect(b.version.version).toBe(3);
+    inserted.release();
+    // A cannot know its write was completed: retryable, and it must not undo what is now committed.
+    await expect(a).rejects.toBeInstanceOf(UnavailableError);
+    expect((await core().listSecretVersions(dev, { name, pageSize: 0, pageToken: "" })).versions.map((v) => v.version)).toEqual([3, 2, 1]);
+    expect((await core().getSecretValue(dev, name, 2)).value).toBe("from-A");
+    expect((await core().getSecretValue(dev, name, 0)).value).toBe("from-B");
+  });
+
+  it("a commit that reports an error but landed is not undone", async () => {
+    const name = uniqueName();
+    await core().createSecret(dev, createInput(name, "v1"));
+    // The commit reaches the database, its reply is lost (as when the connection drops).
+    let lost = false;
+    const lossy = new Proxy(fixture.store, {
+      get(target, prop, receiver) {
+        const member = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof member !== "function") return member;
+        const bound = (member as (...a: unknown[]) => Promise<unknown>).bind(target);
+        if (prop !== "updateSecret") return bound;
+        return async (...args: unknown[]) => {
+          const result = await bound(...args);
+          if (lost) return result;
+          lost = true;
+          throw new UnavailableError("connection closed");
+        };
+      },
+    });
+    await expect(core(lossy).putSecretValue(dev, { name, value: "landed", etag: "", requestId: "" })).rejects.toBeInstanceOf(UnavailableError);
+    expect(lost).toBe(true);
+    const secret = await core().getSecret(dev, name);
+    expect(secret.latestVersion).toBe(2);
+    expect((await core().getSecretValue(dev, name, 2)).value).toBe("landed");
+    expect((await core().listSecretVersions(dev, { name, pageSize: 0, pageToken: "" })).versions.map((v) => v.version)).toEqual([2, 1]);
+    // The claim it left is no obstacle: the next write takes the next revision and version.
+    expect((await core().putSecretValue(dev, { name, value: "next", etag: "", requestId: "" })).version.version).toBe(3);
+  });
+
   it("a version document left above latest (no claim) does not block value writes", async () => {
     const name = uniqueName();
     await core().createSecret(dev, createInput(name, "v1"));
@@ -122,6 +183,7 @@ describe("stalled writers (FerretDB)", () => {
     const dataKey = newHold();
     let stalled = false;
     const slowKeys: KeyProvider = {
+      ...unusedRewrap,
       generateDataKey: async (c) => {
         if (!stalled) {
           stalled = true;

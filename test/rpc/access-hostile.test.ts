@@ -12,13 +12,13 @@ import { startHttpUpstream, type Upstream } from "../helpers/https-upstream.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 // Hostile input to the RPCs of the access work (CreateTaskToken, RevokeTaskToken, ListAuditEvents,
-// RunMaintenance) and to the agent RPCs (ResolveReferences, RedactText, WatchSecrets), as an
+// RunMaintenance, RewrapKeys) and to the agent RPCs (ResolveReferences, RedactText, WatchSecrets), as an
 // outsider sends it: garbage frames, invalid UTF-8, arrays and objects where strings go, oversize
 // and over-long fields. Each answers INVALID_ARGUMENT (or RESOURCE_EXHAUSTED), never quotes more
 // than a bounded piece of the input, the server keeps serving, and no task token record is written.
 
 const SERVICE = "/secrets.v1.SecretsService";
-const METHODS = ["CreateTaskToken", "RevokeTaskToken", "ListAuditEvents", "RunMaintenance"] as const;
+const METHODS = ["CreateTaskToken", "RevokeTaskToken", "ListAuditEvents", "RunMaintenance", "RewrapKeys"] as const;
 const INVALID_UTF8 = Buffer.from([0x6b, 0xff, 0xfe]);
 const AGENT_METHODS = ["ResolveReferences", "RedactText", "WatchSecrets"] as const;
 
@@ -105,6 +105,8 @@ describe("hostile input to the access RPCs", () => {
       ["ListAuditEvents page_token", lengthDelimitedField(2, INVALID_UTF8)],
       ["ListAuditEvents name", lengthDelimitedField(3, INVALID_UTF8)],
       ["ListAuditEvents method", lengthDelimitedField(4, INVALID_UTF8)],
+      ["RewrapKeys to_key", lengthDelimitedField(1, INVALID_UTF8)],
+      ["RewrapKeys page_token", Buffer.concat([lengthDelimitedField(1, Buffer.from("k1")), lengthDelimitedField(2, INVALID_UTF8)])],
     ];
     for (const [label, body] of cases) expectInvalid(await grpc(label.split(" ")[0]!, body), label);
     expect(await taskTokens()).toBe(0);
@@ -122,6 +124,10 @@ describe("hostile input to the access RPCs", () => {
       ["ListAuditEvents", '{"code":"5x"}', /code/],
       ["ListAuditEvents", '{"startTime":{"$gte":0}}', /start_?[tT]ime|Timestamp/],
       ["RunMaintenance", '{"purge":true}', /purge/],
+      ["RewrapKeys", '{"toKey":["k1"]}', /to_?[kK]ey/],
+      ["RewrapKeys", '{"toKey":{"$ne":null}}', /to_?[kK]ey/],
+      ["RewrapKeys", '{"toKey":"k1","pageSize":"many"}', /page_?[sS]ize/],
+      ["RewrapKeys", '{"toKey":"k1","rateLimit":1e20}', /rate_?[lL]imit/],
     ];
     for (const [method, body, field] of cases) {
       const res = await json(method, body);
@@ -144,6 +150,13 @@ describe("hostile input to the access RPCs", () => {
       ["ListAuditEvents", JSON.stringify({ code: 99 }), /^code: /],
       ["ListAuditEvents", JSON.stringify({ pageToken: long }), /^page_token: /],
       ["ListAuditEvents", JSON.stringify({ startTime: "2026-01-02T00:00:00Z", endTime: "2026-01-01T00:00:00Z" }), /^end_time: /],
+      ["RewrapKeys", JSON.stringify({ toKey: long }), /^to_key: /],
+      ["RewrapKeys", JSON.stringify({ toKey: "k\u0000" }), /^to_key: /],
+      ["RewrapKeys", JSON.stringify({}), /^to_key: /],
+      ["RewrapKeys", JSON.stringify({ toKey: "k1", pageToken: long }), /^page_token: /],
+      ["RewrapKeys", JSON.stringify({ toKey: "k1", pageSize: 1001 }), /^page_size: /],
+      ["RewrapKeys", JSON.stringify({ toKey: "k1", pageSize: -1 }), /^page_size: /],
+      ["RewrapKeys", JSON.stringify({ toKey: "k1", rateLimit: 1001 }), /^rate_limit: /],
     ];
     for (const [method, body, field] of cases) {
       const res = await json(method, body);

@@ -111,7 +111,7 @@ describe("scopes and name globs through the real server", () => {
   });
 
   describe("a token without a scope claim: read, access, write and proxy, nothing more", () => {
-    it("every RPC but RunMaintenance works, in one lifecycle", async () => {
+    it("every RPC but RunMaintenance and RewrapKeys works, in one lifecycle", async () => {
       const c = clientAs(server.baseUrl, await server.token(TENANT, "plain"));
       const done = new Set<string>();
       const step = async <T>(method: string, call: Promise<T>): Promise<T> => {
@@ -155,13 +155,15 @@ describe("scopes and name globs through the real server", () => {
       await step("RevokeTaskToken", c.revokeTaskToken({ tokenId: minted.tokenId }));
       const events = await step("ListAuditEvents", c.listAuditEvents({ name: "flow_secret" }));
       expect(events.events.map((e) => e.method)).toContain("CreateSecret");
-      expect([...done].sort()).toEqual(SecretsService.methods.map((m) => m.name).filter((m) => m !== "RunMaintenance").sort());
+      expect([...done].sort()).toEqual(SecretsService.methods.map((m) => m.name).filter((m) => m !== "RunMaintenance" && m !== "RewrapKeys").sort());
     });
 
-    it("RunMaintenance needs secrets.admin", async () => {
-      const err = await connectErrorOf(owner.runMaintenance({}));
-      expect(err.code).toBe(Code.PermissionDenied);
-      expect(err.rawMessage).toContain("secrets.admin");
+    it("RunMaintenance and RewrapKeys need secrets.admin", async () => {
+      for (const call of [owner.runMaintenance({}), owner.rewrapKeys({ toKey: "k1" })]) {
+        const err = await connectErrorOf(call);
+        expect(err.code).toBe(Code.PermissionDenied);
+        expect(err.rawMessage).toContain("secrets.admin");
+      }
     });
 
     it("x-developer-id needs secrets.delegate, even naming the token's own tenant", async () => {
@@ -194,6 +196,7 @@ describe("scopes and name globs through the real server", () => {
       RevokeTaskToken: { tokenId: ABSENT_TOKEN_ID },
       ListAuditEvents: {},
       RunMaintenance: {},
+      RewrapKeys: { toKey: "k1" },
       ResolveReferences: { template: template({ a: "$ secrets.base_secret" }) },
       RedactText: { text: "leaked: base value", names: ["base_secret"] },
       WatchSecrets: { names: ["base_secret"] },
@@ -243,6 +246,7 @@ describe("scopes and name globs through the real server", () => {
       await refusedFor(c, "GetSecretValue", { name: "base_secret" }, "secrets.access");
       await refusedFor(c, "ListSecrets", {}, "secrets.read");
       await refusedFor(c, "RunMaintenance", {}, "secrets.admin");
+      await refusedFor(c, "RewrapKeys", { toKey: "k1" }, "secrets.admin");
     });
 
     it("secrets.access alone reads values, but cannot list, read metadata or write", async () => {

@@ -56,7 +56,10 @@ describe("metrics over the network", () => {
     server = await buildServer({
       routes: secretsRoutes(
         service,
-        { maintenance: () => sweepOnce({ store: fixture.store, idempotency: fixture.idempotency, clock: systemClock, pendingLeaseMs: 30_000 }) },
+        {
+          maintenance: () => sweepOnce({ store: fixture.store, idempotency: fixture.idempotency, clock: systemClock, pendingLeaseMs: 30_000 }),
+          rewrap: () => Promise.reject(new Error("not used here")),
+        },
         { reads: service, redact: createRedactText({ store: fixture.store, keys, clock: systemClock }) },
       ),
       interceptors: [errorInterceptor(), accessInterceptor({ verifier: await createTokenVerifier({ hmacSecret: jwtSecret, algorithms: ["HS256"] }), guarded: new Set([SERVICE]) })],

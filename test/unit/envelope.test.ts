@@ -47,6 +47,9 @@ describe("envelope sealing", () => {
       async decryptDataKey(_id, wrapped) {
         return Buffer.from(wrapped);
       },
+      rewrapDataKey: async (_id, wrapped) => ({ wrapped, keyId: "none" }),
+      resolveKeyId: async () => "none",
+      activeKeyId: async () => "none",
       close: async () => {},
     };
     const sealed = await sealValue(unbound, ctx, "value");
@@ -89,6 +92,9 @@ describe("envelope sealing", () => {
         handedOut.push(k);
         return k;
       },
+      rewrapDataKey: (id, wrapped, c, to) => inner.rewrapDataKey(id, wrapped, c, to),
+      resolveKeyId: (key) => inner.resolveKeyId(key),
+      activeKeyId: () => inner.activeKeyId(),
       close: () => inner.close(),
     };
     const sealed = await sealValue(spy, ctx, "value");

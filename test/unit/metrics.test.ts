@@ -4,7 +4,7 @@ import { MemorySecretStore } from "../../src/adapters/memory/memory-secret-store
 import { instrumentMethods } from "../../src/metrics/instrument.js";
 import { createMetrics } from "../../src/metrics/metrics.js";
 import { SECRET_STORE_OPERATIONS } from "../../src/metrics/port-operations.js";
-import type { DataKey, KeyContext, KeyProvider } from "../../src/ports/key-provider.js";
+import type { DataKey, KeyContext, KeyProvider, WrappedKey } from "../../src/ports/key-provider.js";
 import { sampleValue } from "../helpers/prometheus.js";
 
 const GET = "secrets.v1.SecretsService/GetSecret";
@@ -20,6 +20,15 @@ class FakeKeys implements KeyProvider {
   }
   async decryptDataKey(keyId: string): Promise<Buffer> {
     throw new Error(`cannot unwrap under ${keyId} with a key of ${this.#key.length} bytes`);
+  }
+  async rewrapDataKey(keyId: string): Promise<WrappedKey> {
+    return { wrapped: new Uint8Array([this.#key.length]), keyId };
+  }
+  async resolveKeyId(key: string): Promise<string> {
+    return key;
+  }
+  async activeKeyId(): Promise<string> {
+    return "k1";
   }
   async close(): Promise<void> {
     this.closed += this.#key.length;

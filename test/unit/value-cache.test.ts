@@ -279,7 +279,36 @@ describe("value cache: faults of the shared layer", () => {
     await r1.service.createSecret(alice, createInput(other, "v2"));
     await value(r1, other);
     const period = Math.floor(d.clock.now().getTime() / rotationMs);
-    await waitUntil(async () => (await d.state.findCacheKey(`ck-${period}`)) !== undefined, "the new period's key is stored");
-    expect(await d.state.findCacheKey(`ck-${period - 1}`)).toBeDefined();
+    const { epoch } = await d.state.readState();
+    await waitUntil(async () => (await d.state.findCacheKey(`ck-${period}-${epoch}`)) !== undefined, "the new period's key is stored");
+    expect(await d.state.findCacheKey(`ck-${period - 1}-${epoch}`)).toBeDefined();
+  });
+
+  it("rotateKey makes a new cache key at once: entries sealed before are never opened again, here or on another replica", async () => {
+    const d = deploy({ ttlMs: 10 * 60_000 });
+    const [r1, r2] = [await d.replica(), await d.replica()];
+    const name = uniqueName();
+    await r1.service.createSecret(alice, createInput(name, "v1"));
+    await value(r1, name);
+    await waitUntil(() => d.server.get(entryKey("alice", name)) !== undefined, "the entry is written");
+    expect(await d.costOf(() => value(r2, name))).toMatchObject({ reads: 0 }); // served from the cache
+    const before = await d.state.readState();
+    const sealedBefore = d.server.get(entryKey("alice", name));
+    expect(await r1.cache.rotateKey()).toBe(true);
+    const after = await d.state.readState();
+    expect(after.epoch).not.toBe(before.epoch);
+    // The other replica once it has polled the epoch: the old entry is a miss (it reads the store and fills anew).
+    await waitUntil(async () => (await d.costOf(() => value(r2, name))).reads > 0, "the other replica no longer serves the old entry");
+    // The entry filled now is sealed under a new key, stored under the new epoch's id, from a new data key.
+    await waitUntil(() => d.server.get(entryKey("alice", name)) !== sealedBefore, "a new entry is written");
+    const period = Math.floor(d.clock.now().getTime() / 3_600_000);
+    const oldKey = await d.state.findCacheKey(`ck-${period}-${before.epoch}`);
+    const newKey = await d.state.findCacheKey(`ck-${period}-${after.epoch}`);
+    expect(oldKey).toBeDefined();
+    expect(newKey).toBeDefined();
+    expect(Buffer.from(newKey!.wrapped).equals(Buffer.from(oldKey!.wrapped))).toBe(false);
+    // The replica that rotated opens the new entry: from the cache, after unwrapping the new key once.
+    expect(await d.costOf(() => value(r1, name))).toEqual({ reads: 0, kms: 1 });
+    expect(await value(r1, name)).toBe("v1");
   });
 });

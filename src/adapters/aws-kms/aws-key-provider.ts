@@ -1,11 +1,13 @@
 import {
   DecryptCommand,
+  DescribeKeyCommand,
   GenerateDataKeyCommand,
   KMSClient,
   KMSServiceException,
+  ReEncryptCommand,
 } from "@aws-sdk/client-kms";
 import { DataLossError, FailedPreconditionError, UnavailableError } from "../../errors.js";
-import type { DataKey, KeyContext, KeyProvider } from "../../ports/key-provider.js";
+import type { DataKey, KeyContext, KeyProvider, WrappedKey } from "../../ports/key-provider.js";
 import { contextPairs } from "../../ports/key-context.js";
 
 export interface AwsKeyProviderOptions {
@@ -21,9 +23,10 @@ export interface AwsKeyProviderOptions {
 const INTEGRITY_ERRORS = new Set(["InvalidCiphertextException", "IncorrectKeyException"]);
 const KEY_STATE_ERRORS = new Set(["DisabledException", "KMSInvalidStateException", "NotFoundException", "KeyUnavailableException"]);
 
-/** Data keys from AWS KMS (GenerateDataKey / Decrypt), bound by encryption context. */
+/** Data keys from AWS KMS (GenerateDataKey / Decrypt / ReEncrypt), bound by encryption context. */
 export class AwsKeyProvider implements KeyProvider {
   private readonly client: KMSClient;
+  private active: Promise<string> | undefined;
 
   constructor(private readonly options: AwsKeyProviderOptions) {
     this.client = new KMSClient({
@@ -61,6 +64,37 @@ export class AwsKeyProvider implements KeyProvider {
     const plaintext = Buffer.from(out.Plaintext);
     out.Plaintext.fill(0);
     return plaintext;
+  }
+
+  async rewrapDataKey(keyId: string, wrapped: Uint8Array, context: KeyContext, toKeyId: string): Promise<WrappedKey> {
+    const pairs = contextPairs(context);
+    const out = await this.call(() =>
+      this.client.send(
+        new ReEncryptCommand({
+          CiphertextBlob: wrapped,
+          SourceKeyId: keyId,
+          SourceEncryptionContext: pairs,
+          DestinationKeyId: toKeyId,
+          DestinationEncryptionContext: pairs,
+        }),
+      ),
+    );
+    if (!out.CiphertextBlob || !out.KeyId) throw new UnavailableError("KMS returned an incomplete re-encryption");
+    return { wrapped: out.CiphertextBlob, keyId: out.KeyId };
+  }
+
+  async resolveKeyId(key: string): Promise<string> {
+    const out = await this.call(() => this.client.send(new DescribeKeyCommand({ KeyId: key })));
+    const meta = out.KeyMetadata;
+    if (!meta?.Arn) throw new UnavailableError("KMS described no key");
+    if (meta.Enabled === false) throw new FailedPreconditionError(`KMS key is not usable (${meta.KeyState ?? "disabled"})`);
+    return meta.Arn;
+  }
+
+  activeKeyId(): Promise<string> {
+    const resolving = (this.active ??= this.resolveKeyId(this.options.keyId));
+    resolving.catch(() => (this.active = undefined)); // a failure is not remembered
+    return resolving;
   }
 
   private async call<T>(op: () => Promise<T>): Promise<T> {

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { DataLossError, FailedPreconditionError } from "../../errors.js";
-import type { DataKey, KeyContext, KeyProvider } from "../../ports/key-provider.js";
+import type { DataKey, KeyContext, KeyProvider, WrappedKey } from "../../ports/key-provider.js";
 import { encodeContext } from "../../ports/key-context.js";
 
 const IV_BYTES = 12;
@@ -11,7 +11,8 @@ const KEY_BYTES = 32;
  * Key provider for users without a cloud KMS (and dev mode): data keys are
  * wrapped with AES-256-GCM under a local 256-bit master key, the record's
  * context as associated data. Several master keys may be loaded by id so one
- * can rotate: new keys are wrapped by `activeKeyId`, old ones still unwrap.
+ * can rotate: new keys are wrapped by the active one, old ones still unwrap, and
+ * rewrapDataKey moves a data key to another.
  * Wrapped layout: iv(12) | ciphertext(32) | tag(16).
  */
 export class LocalKeyProvider implements KeyProvider {
@@ -19,24 +20,46 @@ export class LocalKeyProvider implements KeyProvider {
 
   constructor(
     masterKeys: ReadonlyMap<string, Uint8Array>,
-    private readonly activeKeyId: string,
+    private readonly active: string,
   ) {
     this.keys = new Map();
     for (const [id, key] of masterKeys) {
       if (key.length !== KEY_BYTES) throw new Error(`local master key "${id}" must be 32 bytes`);
       this.keys.set(id, Buffer.from(key));
     }
-    if (!this.keys.has(activeKeyId)) throw new Error(`local master key "${activeKeyId}" is not loaded`);
+    if (!this.keys.has(active)) throw new Error(`local master key "${active}" is not loaded`);
   }
 
   async generateDataKey(context: KeyContext): Promise<DataKey> {
     const plaintext = randomBytes(KEY_BYTES);
+    return { plaintext, wrapped: this.wrap(this.active, plaintext, context), keyId: this.active };
+  }
+
+  async rewrapDataKey(keyId: string, wrapped: Uint8Array, context: KeyContext, toKeyId: string): Promise<WrappedKey> {
+    this.master(toKeyId); // an unknown target fails before anything is unwrapped
+    const plaintext = await this.decryptDataKey(keyId, wrapped, context);
+    try {
+      return { wrapped: this.wrap(toKeyId, plaintext, context), keyId: toKeyId };
+    } finally {
+      plaintext.fill(0);
+    }
+  }
+
+  async resolveKeyId(key: string): Promise<string> {
+    this.master(key);
+    return key;
+  }
+
+  async activeKeyId(): Promise<string> {
+    return this.active;
+  }
+
+  private wrap(keyId: string, plaintext: Buffer, context: KeyContext): Buffer {
     const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv("aes-256-gcm", this.master(this.activeKeyId), iv);
+    const cipher = createCipheriv("aes-256-gcm", this.master(keyId), iv);
     cipher.setAAD(encodeContext(context));
     const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    const wrapped = Buffer.concat([iv, ciphertext, cipher.getAuthTag()]);
-    return { plaintext, wrapped, keyId: this.activeKeyId };
+    return Buffer.concat([iv, ciphertext, cipher.getAuthTag()]);
   }
 
   async decryptDataKey(keyId: string, wrapped: Uint8Array, context: KeyContext): Promise<Buffer> {

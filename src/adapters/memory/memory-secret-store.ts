@@ -13,8 +13,10 @@ import type {
 } from "../../ports/secret-store.js";
 import {
   checkClaim,
+  checkBytes,
   checkDate,
   checkInteger,
+  checkIntegers,
   checkListQuery,
   checkSecretPatch,
   checkSecretRecord,
@@ -153,12 +155,13 @@ export class MemorySecretStore implements SecretStore {
     return found && copy(found);
   }
 
-  async oldestLiveVersions(secretId: string, atMost: number, limit: number): Promise<number[]> {
+  async oldestLiveVersions(secretId: string, atMost: number, limit: number, from = 1): Promise<number[]> {
     checkString("secretId", secretId);
     checkInteger("atMost", atMost);
     checkInteger("limit", limit);
+    checkInteger("from", from);
     return this.sorted(secretId, atMost)
-      .filter((v) => v.state !== "destroyed")
+      .filter((v) => v.state !== "destroyed" && v.version >= from)
       .slice(0, limit)
       .map((v) => v.version);
   }
@@ -199,16 +202,43 @@ export class MemorySecretStore implements SecretStore {
     versions.set(version, { ...rest, state: previousState });
   }
 
-  async eraseDestroyedVersions(secretId: string, committedRevision: number): Promise<void> {
+  async eraseDestroyedVersions(secretId: string, committedRevision: number, only?: readonly number[]): Promise<void> {
     checkString("secretId", secretId);
     checkInteger("committedRevision", committedRevision);
+    if (only !== undefined) checkIntegers("versions", only);
     const versions = this.versions.get(secretId);
     for (const [n, v] of versions ?? []) {
+      if (only && !only.includes(n)) continue;
       if (v.state === "destroyed" && v.sealed && (v.stateRevision ?? 0) <= committedRevision) {
         const { sealed: _erased, ...rest } = v;
         versions!.set(n, rest);
       }
     }
+  }
+
+  async scanSecrets(after: string | undefined, limit: number): Promise<{ key: string; secret: SecretRecord }[]> {
+    if (after !== undefined) checkString("after", after);
+    checkInteger("limit", limit);
+    return [...this.secrets.values()]
+      .map((secret) => ({ key: nameKey(secret.tenant, secret.name), secret }))
+      .filter(({ key }) => after === undefined || key > after)
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      .slice(0, limit)
+      .map(({ key, secret }) => ({ key, secret: copy(secret) }));
+  }
+
+  async rewrapVersion(secretId: string, version: number, from: Uint8Array, to: { keyId: string; wrapped: Uint8Array }): Promise<boolean> {
+    checkString("secretId", secretId);
+    checkInteger("version", version);
+    checkBytes("from", from);
+    checkString("to.keyId", to.keyId);
+    checkBytes("to.wrapped", to.wrapped);
+    const versions = this.versions.get(secretId);
+    const found = versions?.get(version);
+    if (!found?.sealed || found.state === "destroyed" || !Buffer.from(found.sealed.wrappedKey).equals(Buffer.from(from))) return false;
+    const sealed = { ...found.sealed, keyId: to.keyId, wrappedKey: new Uint8Array(to.wrapped) };
+    versions!.set(version, { ...found, keyId: to.keyId, sealed });
+    return true;
   }
 
   async findClaimsOlderThan(before: Date, limit: number): Promise<RevisionClaim[]> {

@@ -42,6 +42,8 @@ export interface SecretDoc {
   latestVersion: number;
   current: CurrentDoc | null;
   liveVersions: number;
+  /** SecretRecord.retainedFrom; absent on documents written before it existed. */
+  retainedFrom?: number;
   createTime: Date;
   updateTime: Date;
   createdBy: string;
@@ -133,6 +135,7 @@ export function toSecretDoc(s: SecretRecord): SecretDoc {
     latestVersion: s.latestVersion,
     current: s.current ? toCurrentDoc(s.current) : null,
     liveVersions: s.liveVersions,
+    ...(s.retainedFrom !== undefined ? { retainedFrom: s.retainedFrom } : {}),
     createTime: s.createTime,
     updateTime: s.updateTime,
     createdBy: s.createdBy,
@@ -157,6 +160,7 @@ export function fromSecretDoc(d: SecretDoc): SecretRecord {
     latestVersion: Number(d.latestVersion),
     ...(d.current ? { current: fromCurrentDoc(d.current) } : {}),
     liveVersions: Number(d.liveVersions),
+    ...(d.retainedFrom !== undefined && d.retainedFrom !== null ? { retainedFrom: Number(d.retainedFrom) } : {}),
     createTime: d.createTime,
     updateTime: d.updateTime,
     createdBy: d.createdBy,

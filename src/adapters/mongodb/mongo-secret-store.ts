@@ -1,4 +1,4 @@
-import type { Collection, Db, Filter } from "mongodb";
+import { Binary, type Collection, type Db, type Filter } from "mongodb";
 import { AlreadyExistsError } from "../../errors.js";
 import type {
   ListQuery,
@@ -30,8 +30,10 @@ import {
 import { guard, insertUnique, isDuplicateKey, unavailable } from "./errors.js";
 import {
   checkClaim,
+  checkBytes,
   checkDate,
   checkInteger,
+  checkIntegers,
   checkListQuery,
   checkSecretPatch,
   checkSecretRecord,
@@ -46,6 +48,9 @@ import {
 // [prefix, prefix + "{") is exactly the names starting with prefix.
 const AFTER_NAME_CHARS = "{";
 const NO_SEALED = { projection: { current: 0 } } as const;
+
+/** Most lookups one search for the oldest live versions makes by _id before it queries instead. */
+const PROBE_LIMIT = 32;
 
 /**
  * SecretStore on MongoDB (or FerretDB). Secrets, versions and claims live in
@@ -207,18 +212,38 @@ export class MongoSecretStore implements SecretStore {
     return doc ? fromVersionDoc(doc) : undefined;
   }
 
-  async oldestLiveVersions(secretId: string, atMost: number, limit: number): Promise<number[]> {
+  async oldestLiveVersions(secretId: string, atMost: number, limit: number, from?: number): Promise<number[]> {
     checkString("secretId", secretId);
     checkInteger("atMost", atMost);
     checkInteger("limit", limit);
+    if (from !== undefined) {
+      checkInteger("from", from);
+      const found = await this.probeLiveVersions(secretId, from, atMost, limit);
+      if (found) return found;
+    }
     const docs = await guard(() =>
       this.versions
-        .find({ secretId, version: { $lte: atMost }, state: { $ne: "destroyed" } }, { projection: { version: 1 } })
+        .find({ secretId, version: { $lte: atMost, $gte: from ?? 1 }, state: { $ne: "destroyed" } }, { projection: { version: 1 } })
         .sort({ version: 1 })
         .limit(limit)
         .toArray(),
     );
     return docs.map((d) => Number(d.version));
+  }
+
+  /**
+   * The oldest live versions from `from` on, looked up by _id (the one filter FerretDB's SQLite backend
+   * answers without reading the whole collection); undefined when more than PROBE_LIMIT lookups would
+   * be needed (long runs of destroyed versions), so the caller falls back to one query.
+   */
+  private async probeLiveVersions(secretId: string, from: number, atMost: number, limit: number): Promise<number[] | undefined> {
+    const found: number[] = [];
+    for (let v = Math.max(1, from), probes = 0; v <= atMost && found.length < limit; v++, probes++) {
+      if (probes >= PROBE_LIMIT) return undefined;
+      const doc = await guard(() => this.versions.findOne({ _id: versionDocId(secretId, v) }, { projection: { state: 1 } }));
+      if (doc && doc.state !== "destroyed") found.push(v);
+    }
+    return found;
   }
 
   async countLiveVersions(secretId: string, atMost: number): Promise<number> {
@@ -254,11 +279,22 @@ export class MongoSecretStore implements SecretStore {
     });
   }
 
-  async eraseDestroyedVersions(secretId: string, committedRevision: number): Promise<void> {
+  async eraseDestroyedVersions(secretId: string, committedRevision: number, versions?: readonly number[]): Promise<void> {
     checkString("secretId", secretId);
     checkInteger("committedRevision", committedRevision);
-    const committed = { $or: [{ stateRevision: { $lte: committedRevision } }, { stateRevision: { $exists: false } }] };
-    await guard(() => this.versions.updateMany({ secretId, state: "destroyed", sealed: { $exists: true }, ...committed }, { $unset: { sealed: "" } }));
+    const committed = (doc: Pick<VersionDoc, "stateRevision">) => doc.stateRevision === undefined || doc.stateRevision === null || Number(doc.stateRevision) <= committedRevision;
+    if (versions !== undefined) {
+      checkIntegers("versions", versions);
+      // By _id only (see probeLiveVersions). A committed destroy is never undone, so checking, then erasing, is safe.
+      for (const v of versions) {
+        const _id = versionDocId(secretId, v);
+        const doc = await guard(() => this.versions.findOne({ _id }, { projection: { state: 1, stateRevision: 1, sealed: 1 } }));
+        if (doc?.state === "destroyed" && doc.sealed && committed(doc)) await guard(() => this.versions.updateOne({ _id }, { $unset: { sealed: "" } }));
+      }
+      return;
+    }
+    const filter = { $or: [{ stateRevision: { $lte: committedRevision } }, { stateRevision: { $exists: false } }] };
+    await guard(() => this.versions.updateMany({ secretId, state: "destroyed", sealed: { $exists: true }, ...filter }, { $unset: { sealed: "" } }));
   }
 
   async findClaimsOlderThan(before: Date, limit: number): Promise<RevisionClaim[]> {
@@ -274,6 +310,30 @@ export class MongoSecretStore implements SecretStore {
     checkString("writeId", writeId);
     const res = await guard(() => this.versions.deleteOne({ _id: versionDocId(secretId, version), writeId }));
     return res.deletedCount === 1;
+  }
+
+  async scanSecrets(after: string | undefined, limit: number): Promise<{ key: string; secret: SecretRecord }[]> {
+    if (after !== undefined) checkString("after", after);
+    checkInteger("limit", limit);
+    const filter: Filter<SecretDoc> = after === undefined ? {} : { _id: { $gt: after } };
+    const docs = await guard(() => this.secrets.find(filter).sort({ _id: 1 }).limit(limit).toArray());
+    return docs.map((d) => ({ key: d._id, secret: fromSecretDoc(d) }));
+  }
+
+  async rewrapVersion(secretId: string, version: number, from: Uint8Array, to: { keyId: string; wrapped: Uint8Array }): Promise<boolean> {
+    checkString("secretId", secretId);
+    checkInteger("version", version);
+    checkBytes("from", from);
+    checkString("to.keyId", to.keyId);
+    checkBytes("to.wrapped", to.wrapped);
+    const _id = versionDocId(secretId, version);
+    return guard(async () => {
+      // By _id only (see probeLiveVersions); the claim keeps every other writer of this document away.
+      const doc = await this.versions.findOne({ _id }, { projection: { state: 1, sealed: 1 } });
+      if (!doc?.sealed || doc.state === "destroyed" || !Buffer.from(doc.sealed.wk.buffer).equals(Buffer.from(from))) return false;
+      const res = await this.versions.updateOne({ _id }, { $set: { keyId: to.keyId, "sealed.kid": to.keyId, "sealed.wk": new Binary(to.wrapped) } });
+      return res.matchedCount === 1;
+    });
   }
 
   async findDue(now: Date, limit: number): Promise<SecretRecord[]> {

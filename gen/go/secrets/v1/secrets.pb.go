@@ -2765,6 +2765,178 @@ func (x *RunMaintenanceResponse) GetRemovedAuditEvents() int32 {
 	return 0
 }
 
+type RewrapKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The master key to wrap under: a KMS key id, ARN or alias, or a local master key id.
+	ToKey string `protobuf:"bytes,1,opt,name=to_key,json=toKey,proto3" json:"to_key,omitempty"`
+	// From a previous response; empty to start.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Secrets this call handles at most: 1 to 1000, 0 means 100. A call also ends early, after about
+	// a minute or before 80% of its deadline, with next_page_token set.
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Most key re-wraps a second (KMS calls): 1 to 1000, 0 means 50.
+	RateLimit     int32 `protobuf:"varint,4,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RewrapKeysRequest) Reset() {
+	*x = RewrapKeysRequest{}
+	mi := &file_secrets_v1_secrets_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RewrapKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RewrapKeysRequest) ProtoMessage() {}
+
+func (x *RewrapKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_secrets_v1_secrets_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RewrapKeysRequest.ProtoReflect.Descriptor instead.
+func (*RewrapKeysRequest) Descriptor() ([]byte, []int) {
+	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *RewrapKeysRequest) GetToKey() string {
+	if x != nil {
+		return x.ToKey
+	}
+	return ""
+}
+
+func (x *RewrapKeysRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *RewrapKeysRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *RewrapKeysRequest) GetRateLimit() int32 {
+	if x != nil {
+		return x.RateLimit
+	}
+	return 0
+}
+
+type RewrapKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Secrets this call looked at.
+	Secrets int32 `protobuf:"varint,1,opt,name=secrets,proto3" json:"secrets,omitempty"`
+	// Stored wrapped keys re-wrapped by this call (versions, and the copy of each current version).
+	Rewrapped int32 `protobuf:"varint,2,opt,name=rewrapped,proto3" json:"rewrapped,omitempty"`
+	// Versions already under to_key.
+	Already int32 `protobuf:"varint,3,opt,name=already,proto3" json:"already,omitempty"`
+	// Versions with nothing to re-wrap (destroyed: the value is erased).
+	Skipped int32 `protobuf:"varint,4,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	// Empty when every secret has been handled.
+	NextPageToken string `protobuf:"bytes,5,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// Set on the last page: the cache now seals entries under a new key.
+	CacheKeyRotated bool `protobuf:"varint,6,opt,name=cache_key_rotated,json=cacheKeyRotated,proto3" json:"cache_key_rotated,omitempty"`
+	// The canonical id of to_key (a KMS key ARN, or the local key id).
+	KeyId         string `protobuf:"bytes,7,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RewrapKeysResponse) Reset() {
+	*x = RewrapKeysResponse{}
+	mi := &file_secrets_v1_secrets_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RewrapKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RewrapKeysResponse) ProtoMessage() {}
+
+func (x *RewrapKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_secrets_v1_secrets_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RewrapKeysResponse.ProtoReflect.Descriptor instead.
+func (*RewrapKeysResponse) Descriptor() ([]byte, []int) {
+	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *RewrapKeysResponse) GetSecrets() int32 {
+	if x != nil {
+		return x.Secrets
+	}
+	return 0
+}
+
+func (x *RewrapKeysResponse) GetRewrapped() int32 {
+	if x != nil {
+		return x.Rewrapped
+	}
+	return 0
+}
+
+func (x *RewrapKeysResponse) GetAlready() int32 {
+	if x != nil {
+		return x.Already
+	}
+	return 0
+}
+
+func (x *RewrapKeysResponse) GetSkipped() int32 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
+func (x *RewrapKeysResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *RewrapKeysResponse) GetCacheKeyRotated() bool {
+	if x != nil {
+		return x.CacheKeyRotated
+	}
+	return false
+}
+
+func (x *RewrapKeysResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
 type ResolveReferencesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Any JSON value: at most 1 MiB serialized, nested at most 32 deep (a scalar counts 1), at most
@@ -2778,7 +2950,7 @@ type ResolveReferencesRequest struct {
 
 func (x *ResolveReferencesRequest) Reset() {
 	*x = ResolveReferencesRequest{}
-	mi := &file_secrets_v1_secrets_proto_msgTypes[39]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2790,7 +2962,7 @@ func (x *ResolveReferencesRequest) String() string {
 func (*ResolveReferencesRequest) ProtoMessage() {}
 
 func (x *ResolveReferencesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_secrets_v1_secrets_proto_msgTypes[39]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2803,7 +2975,7 @@ func (x *ResolveReferencesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveReferencesRequest.ProtoReflect.Descriptor instead.
 func (*ResolveReferencesRequest) Descriptor() ([]byte, []int) {
-	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{39}
+	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ResolveReferencesRequest) GetTemplate() *structpb.Value {
@@ -2834,7 +3006,7 @@ type ResolveReferencesResponse struct {
 
 func (x *ResolveReferencesResponse) Reset() {
 	*x = ResolveReferencesResponse{}
-	mi := &file_secrets_v1_secrets_proto_msgTypes[40]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2846,7 +3018,7 @@ func (x *ResolveReferencesResponse) String() string {
 func (*ResolveReferencesResponse) ProtoMessage() {}
 
 func (x *ResolveReferencesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secrets_v1_secrets_proto_msgTypes[40]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2859,7 +3031,7 @@ func (x *ResolveReferencesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveReferencesResponse.ProtoReflect.Descriptor instead.
 func (*ResolveReferencesResponse) Descriptor() ([]byte, []int) {
-	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{40}
+	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ResolveReferencesResponse) GetResolved() *structpb.Value {
@@ -2896,7 +3068,7 @@ type RedactTextRequest struct {
 
 func (x *RedactTextRequest) Reset() {
 	*x = RedactTextRequest{}
-	mi := &file_secrets_v1_secrets_proto_msgTypes[41]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2908,7 +3080,7 @@ func (x *RedactTextRequest) String() string {
 func (*RedactTextRequest) ProtoMessage() {}
 
 func (x *RedactTextRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_secrets_v1_secrets_proto_msgTypes[41]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2921,7 +3093,7 @@ func (x *RedactTextRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedactTextRequest.ProtoReflect.Descriptor instead.
 func (*RedactTextRequest) Descriptor() ([]byte, []int) {
-	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{41}
+	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RedactTextRequest) GetText() string {
@@ -2949,7 +3121,7 @@ type RedactTextResponse struct {
 
 func (x *RedactTextResponse) Reset() {
 	*x = RedactTextResponse{}
-	mi := &file_secrets_v1_secrets_proto_msgTypes[42]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2961,7 +3133,7 @@ func (x *RedactTextResponse) String() string {
 func (*RedactTextResponse) ProtoMessage() {}
 
 func (x *RedactTextResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secrets_v1_secrets_proto_msgTypes[42]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2974,7 +3146,7 @@ func (x *RedactTextResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedactTextResponse.ProtoReflect.Descriptor instead.
 func (*RedactTextResponse) Descriptor() ([]byte, []int) {
-	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{42}
+	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RedactTextResponse) GetText() string {
@@ -3001,7 +3173,7 @@ type WatchSecretsRequest struct {
 
 func (x *WatchSecretsRequest) Reset() {
 	*x = WatchSecretsRequest{}
-	mi := &file_secrets_v1_secrets_proto_msgTypes[43]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3013,7 +3185,7 @@ func (x *WatchSecretsRequest) String() string {
 func (*WatchSecretsRequest) ProtoMessage() {}
 
 func (x *WatchSecretsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_secrets_v1_secrets_proto_msgTypes[43]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3026,7 +3198,7 @@ func (x *WatchSecretsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSecretsRequest.ProtoReflect.Descriptor instead.
 func (*WatchSecretsRequest) Descriptor() ([]byte, []int) {
-	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{43}
+	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *WatchSecretsRequest) GetNames() []string {
@@ -3045,7 +3217,7 @@ type WatchSecretsResponse struct {
 
 func (x *WatchSecretsResponse) Reset() {
 	*x = WatchSecretsResponse{}
-	mi := &file_secrets_v1_secrets_proto_msgTypes[44]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3057,7 +3229,7 @@ func (x *WatchSecretsResponse) String() string {
 func (*WatchSecretsResponse) ProtoMessage() {}
 
 func (x *WatchSecretsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secrets_v1_secrets_proto_msgTypes[44]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3070,7 +3242,7 @@ func (x *WatchSecretsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSecretsResponse.ProtoReflect.Descriptor instead.
 func (*WatchSecretsResponse) Descriptor() ([]byte, []int) {
-	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{44}
+	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *WatchSecretsResponse) GetEvent() *SecretEvent {
@@ -3095,7 +3267,7 @@ type SecretEvent struct {
 
 func (x *SecretEvent) Reset() {
 	*x = SecretEvent{}
-	mi := &file_secrets_v1_secrets_proto_msgTypes[45]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3107,7 +3279,7 @@ func (x *SecretEvent) String() string {
 func (*SecretEvent) ProtoMessage() {}
 
 func (x *SecretEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_secrets_v1_secrets_proto_msgTypes[45]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3120,7 +3292,7 @@ func (x *SecretEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretEvent.ProtoReflect.Descriptor instead.
 func (*SecretEvent) Descriptor() ([]byte, []int) {
-	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{45}
+	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SecretEvent) GetName() string {
@@ -3161,7 +3333,7 @@ type HttpHeader struct {
 
 func (x *HttpHeader) Reset() {
 	*x = HttpHeader{}
-	mi := &file_secrets_v1_secrets_proto_msgTypes[46]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3173,7 +3345,7 @@ func (x *HttpHeader) String() string {
 func (*HttpHeader) ProtoMessage() {}
 
 func (x *HttpHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_secrets_v1_secrets_proto_msgTypes[46]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3186,7 +3358,7 @@ func (x *HttpHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HttpHeader.ProtoReflect.Descriptor instead.
 func (*HttpHeader) Descriptor() ([]byte, []int) {
-	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{46}
+	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *HttpHeader) GetName() string {
@@ -3223,7 +3395,7 @@ type ProxyHttpRequestRequest struct {
 
 func (x *ProxyHttpRequestRequest) Reset() {
 	*x = ProxyHttpRequestRequest{}
-	mi := &file_secrets_v1_secrets_proto_msgTypes[47]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3235,7 +3407,7 @@ func (x *ProxyHttpRequestRequest) String() string {
 func (*ProxyHttpRequestRequest) ProtoMessage() {}
 
 func (x *ProxyHttpRequestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_secrets_v1_secrets_proto_msgTypes[47]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3248,7 +3420,7 @@ func (x *ProxyHttpRequestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProxyHttpRequestRequest.ProtoReflect.Descriptor instead.
 func (*ProxyHttpRequestRequest) Descriptor() ([]byte, []int) {
-	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{47}
+	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ProxyHttpRequestRequest) GetMethod() string {
@@ -3304,7 +3476,7 @@ type ProxyHttpRequestResponse struct {
 
 func (x *ProxyHttpRequestResponse) Reset() {
 	*x = ProxyHttpRequestResponse{}
-	mi := &file_secrets_v1_secrets_proto_msgTypes[48]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3316,7 +3488,7 @@ func (x *ProxyHttpRequestResponse) String() string {
 func (*ProxyHttpRequestResponse) ProtoMessage() {}
 
 func (x *ProxyHttpRequestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secrets_v1_secrets_proto_msgTypes[48]
+	mi := &file_secrets_v1_secrets_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3329,7 +3501,7 @@ func (x *ProxyHttpRequestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProxyHttpRequestResponse.ProtoReflect.Descriptor instead.
 func (*ProxyHttpRequestResponse) Descriptor() ([]byte, []int) {
-	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{48}
+	return file_secrets_v1_secrets_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ProxyHttpRequestResponse) GetStatus() int32 {
@@ -3596,7 +3768,22 @@ const file_secrets_v1_secrets_proto_rawDesc = "" +
 	"\x10completed_writes\x18\x02 \x01(\x05R\x0fcompletedWrites\x12.\n" +
 	"\x13removed_request_ids\x18\x03 \x01(\x05R\x11removedRequestIds\x12.\n" +
 	"\x13removed_task_tokens\x18\x04 \x01(\x05R\x11removedTaskTokens\x120\n" +
-	"\x14removed_audit_events\x18\x05 \x01(\x05R\x12removedAuditEvents\"s\n" +
+	"\x14removed_audit_events\x18\x05 \x01(\x05R\x12removedAuditEvents\"\x85\x01\n" +
+	"\x11RewrapKeysRequest\x12\x15\n" +
+	"\x06to_key\x18\x01 \x01(\tR\x05toKey\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"rate_limit\x18\x04 \x01(\x05R\trateLimit\"\xeb\x01\n" +
+	"\x12RewrapKeysResponse\x12\x18\n" +
+	"\asecrets\x18\x01 \x01(\x05R\asecrets\x12\x1c\n" +
+	"\trewrapped\x18\x02 \x01(\x05R\trewrapped\x12\x18\n" +
+	"\aalready\x18\x03 \x01(\x05R\aalready\x12\x18\n" +
+	"\askipped\x18\x04 \x01(\x05R\askipped\x12&\n" +
+	"\x0fnext_page_token\x18\x05 \x01(\tR\rnextPageToken\x12*\n" +
+	"\x11cache_key_rotated\x18\x06 \x01(\bR\x0fcacheKeyRotated\x12\x15\n" +
+	"\x06key_id\x18\a \x01(\tR\x05keyId\"s\n" +
 	"\x18ResolveReferencesRequest\x122\n" +
 	"\btemplate\x18\x01 \x01(\v2\x16.google.protobuf.ValueR\btemplate\x12#\n" +
 	"\rallow_missing\x18\x02 \x01(\bR\fallowMissing\"\x7f\n" +
@@ -3650,7 +3837,7 @@ const file_secrets_v1_secrets_proto_rawDesc = "" +
 	"\x19SECRET_EVENT_TYPE_DELETED\x10\x05\x12\x1e\n" +
 	"\x1aSECRET_EVENT_TYPE_RESTORED\x10\x06\x12\x1c\n" +
 	"\x18SECRET_EVENT_TYPE_PURGED\x10\a\x12\x1f\n" +
-	"\x1bSECRET_EVENT_TYPE_HEARTBEAT\x10\b2\x89\x0f\n" +
+	"\x1bSECRET_EVENT_TYPE_HEARTBEAT\x10\b2\xd6\x0f\n" +
 	"\x0eSecretsService\x12Q\n" +
 	"\fCreateSecret\x12\x1f.secrets.v1.CreateSecretRequest\x1a .secrets.v1.CreateSecretResponse\x12H\n" +
 	"\tGetSecret\x12\x1c.secrets.v1.GetSecretRequest\x1a\x1d.secrets.v1.GetSecretResponse\x12W\n" +
@@ -3668,7 +3855,9 @@ const file_secrets_v1_secrets_proto_rawDesc = "" +
 	"\x0fCreateTaskToken\x12\".secrets.v1.CreateTaskTokenRequest\x1a#.secrets.v1.CreateTaskTokenResponse\x12Z\n" +
 	"\x0fRevokeTaskToken\x12\".secrets.v1.RevokeTaskTokenRequest\x1a#.secrets.v1.RevokeTaskTokenResponse\x12Z\n" +
 	"\x0fListAuditEvents\x12\".secrets.v1.ListAuditEventsRequest\x1a#.secrets.v1.ListAuditEventsResponse\x12W\n" +
-	"\x0eRunMaintenance\x12!.secrets.v1.RunMaintenanceRequest\x1a\".secrets.v1.RunMaintenanceResponse\x12`\n" +
+	"\x0eRunMaintenance\x12!.secrets.v1.RunMaintenanceRequest\x1a\".secrets.v1.RunMaintenanceResponse\x12K\n" +
+	"\n" +
+	"RewrapKeys\x12\x1d.secrets.v1.RewrapKeysRequest\x1a\x1e.secrets.v1.RewrapKeysResponse\x12`\n" +
 	"\x11ResolveReferences\x12$.secrets.v1.ResolveReferencesRequest\x1a%.secrets.v1.ResolveReferencesResponse\x12K\n" +
 	"\n" +
 	"RedactText\x12\x1d.secrets.v1.RedactTextRequest\x1a\x1e.secrets.v1.RedactTextResponse\x12S\n" +
@@ -3688,7 +3877,7 @@ func file_secrets_v1_secrets_proto_rawDescGZIP() []byte {
 }
 
 var file_secrets_v1_secrets_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_secrets_v1_secrets_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_secrets_v1_secrets_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_secrets_v1_secrets_proto_goTypes = []any{
 	(VersionState)(0),                    // 0: secrets.v1.VersionState
 	(SecretEventType)(0),                 // 1: secrets.v1.SecretEventType
@@ -3731,48 +3920,50 @@ var file_secrets_v1_secrets_proto_goTypes = []any{
 	(*AuditHttpCall)(nil),                // 38: secrets.v1.AuditHttpCall
 	(*RunMaintenanceRequest)(nil),        // 39: secrets.v1.RunMaintenanceRequest
 	(*RunMaintenanceResponse)(nil),       // 40: secrets.v1.RunMaintenanceResponse
-	(*ResolveReferencesRequest)(nil),     // 41: secrets.v1.ResolveReferencesRequest
-	(*ResolveReferencesResponse)(nil),    // 42: secrets.v1.ResolveReferencesResponse
-	(*RedactTextRequest)(nil),            // 43: secrets.v1.RedactTextRequest
-	(*RedactTextResponse)(nil),           // 44: secrets.v1.RedactTextResponse
-	(*WatchSecretsRequest)(nil),          // 45: secrets.v1.WatchSecretsRequest
-	(*WatchSecretsResponse)(nil),         // 46: secrets.v1.WatchSecretsResponse
-	(*SecretEvent)(nil),                  // 47: secrets.v1.SecretEvent
-	(*HttpHeader)(nil),                   // 48: secrets.v1.HttpHeader
-	(*ProxyHttpRequestRequest)(nil),      // 49: secrets.v1.ProxyHttpRequestRequest
-	(*ProxyHttpRequestResponse)(nil),     // 50: secrets.v1.ProxyHttpRequestResponse
-	nil,                                  // 51: secrets.v1.Secret.MetadataEntry
-	nil,                                  // 52: secrets.v1.CreateSecretRequest.MetadataEntry
-	nil,                                  // 53: secrets.v1.ListSecretsRequest.MetadataFilterEntry
-	nil,                                  // 54: secrets.v1.UpdateSecretRequest.MetadataEntry
-	(*timestamppb.Timestamp)(nil),        // 55: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 56: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),        // 57: google.protobuf.FieldMask
-	(*structpb.Value)(nil),               // 58: google.protobuf.Value
+	(*RewrapKeysRequest)(nil),            // 41: secrets.v1.RewrapKeysRequest
+	(*RewrapKeysResponse)(nil),           // 42: secrets.v1.RewrapKeysResponse
+	(*ResolveReferencesRequest)(nil),     // 43: secrets.v1.ResolveReferencesRequest
+	(*ResolveReferencesResponse)(nil),    // 44: secrets.v1.ResolveReferencesResponse
+	(*RedactTextRequest)(nil),            // 45: secrets.v1.RedactTextRequest
+	(*RedactTextResponse)(nil),           // 46: secrets.v1.RedactTextResponse
+	(*WatchSecretsRequest)(nil),          // 47: secrets.v1.WatchSecretsRequest
+	(*WatchSecretsResponse)(nil),         // 48: secrets.v1.WatchSecretsResponse
+	(*SecretEvent)(nil),                  // 49: secrets.v1.SecretEvent
+	(*HttpHeader)(nil),                   // 50: secrets.v1.HttpHeader
+	(*ProxyHttpRequestRequest)(nil),      // 51: secrets.v1.ProxyHttpRequestRequest
+	(*ProxyHttpRequestResponse)(nil),     // 52: secrets.v1.ProxyHttpRequestResponse
+	nil,                                  // 53: secrets.v1.Secret.MetadataEntry
+	nil,                                  // 54: secrets.v1.CreateSecretRequest.MetadataEntry
+	nil,                                  // 55: secrets.v1.ListSecretsRequest.MetadataFilterEntry
+	nil,                                  // 56: secrets.v1.UpdateSecretRequest.MetadataEntry
+	(*timestamppb.Timestamp)(nil),        // 57: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 58: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),        // 59: google.protobuf.FieldMask
+	(*structpb.Value)(nil),               // 60: google.protobuf.Value
 }
 var file_secrets_v1_secrets_proto_depIdxs = []int32{
 	0,  // 0: secrets.v1.SecretVersion.state:type_name -> secrets.v1.VersionState
-	55, // 1: secrets.v1.SecretVersion.create_time:type_name -> google.protobuf.Timestamp
-	55, // 2: secrets.v1.SecretVersion.destroy_time:type_name -> google.protobuf.Timestamp
-	51, // 3: secrets.v1.Secret.metadata:type_name -> secrets.v1.Secret.MetadataEntry
-	55, // 4: secrets.v1.Secret.create_time:type_name -> google.protobuf.Timestamp
-	55, // 5: secrets.v1.Secret.update_time:type_name -> google.protobuf.Timestamp
-	55, // 6: secrets.v1.Secret.expire_time:type_name -> google.protobuf.Timestamp
-	55, // 7: secrets.v1.Secret.delete_time:type_name -> google.protobuf.Timestamp
-	55, // 8: secrets.v1.Secret.purge_time:type_name -> google.protobuf.Timestamp
-	55, // 9: secrets.v1.Secret.last_access_time:type_name -> google.protobuf.Timestamp
-	52, // 10: secrets.v1.CreateSecretRequest.metadata:type_name -> secrets.v1.CreateSecretRequest.MetadataEntry
-	55, // 11: secrets.v1.CreateSecretRequest.expire_time:type_name -> google.protobuf.Timestamp
-	56, // 12: secrets.v1.CreateSecretRequest.ttl:type_name -> google.protobuf.Duration
+	57, // 1: secrets.v1.SecretVersion.create_time:type_name -> google.protobuf.Timestamp
+	57, // 2: secrets.v1.SecretVersion.destroy_time:type_name -> google.protobuf.Timestamp
+	53, // 3: secrets.v1.Secret.metadata:type_name -> secrets.v1.Secret.MetadataEntry
+	57, // 4: secrets.v1.Secret.create_time:type_name -> google.protobuf.Timestamp
+	57, // 5: secrets.v1.Secret.update_time:type_name -> google.protobuf.Timestamp
+	57, // 6: secrets.v1.Secret.expire_time:type_name -> google.protobuf.Timestamp
+	57, // 7: secrets.v1.Secret.delete_time:type_name -> google.protobuf.Timestamp
+	57, // 8: secrets.v1.Secret.purge_time:type_name -> google.protobuf.Timestamp
+	57, // 9: secrets.v1.Secret.last_access_time:type_name -> google.protobuf.Timestamp
+	54, // 10: secrets.v1.CreateSecretRequest.metadata:type_name -> secrets.v1.CreateSecretRequest.MetadataEntry
+	57, // 11: secrets.v1.CreateSecretRequest.expire_time:type_name -> google.protobuf.Timestamp
+	58, // 12: secrets.v1.CreateSecretRequest.ttl:type_name -> google.protobuf.Duration
 	3,  // 13: secrets.v1.CreateSecretResponse.secret:type_name -> secrets.v1.Secret
 	3,  // 14: secrets.v1.GetSecretResponse.secret:type_name -> secrets.v1.Secret
-	55, // 15: secrets.v1.GetSecretValueResponse.create_time:type_name -> google.protobuf.Timestamp
-	53, // 16: secrets.v1.ListSecretsRequest.metadata_filter:type_name -> secrets.v1.ListSecretsRequest.MetadataFilterEntry
+	57, // 15: secrets.v1.GetSecretValueResponse.create_time:type_name -> google.protobuf.Timestamp
+	55, // 16: secrets.v1.ListSecretsRequest.metadata_filter:type_name -> secrets.v1.ListSecretsRequest.MetadataFilterEntry
 	3,  // 17: secrets.v1.ListSecretsResponse.secrets:type_name -> secrets.v1.Secret
-	57, // 18: secrets.v1.UpdateSecretRequest.update_mask:type_name -> google.protobuf.FieldMask
-	54, // 19: secrets.v1.UpdateSecretRequest.metadata:type_name -> secrets.v1.UpdateSecretRequest.MetadataEntry
-	55, // 20: secrets.v1.UpdateSecretRequest.expire_time:type_name -> google.protobuf.Timestamp
-	56, // 21: secrets.v1.UpdateSecretRequest.ttl:type_name -> google.protobuf.Duration
+	59, // 18: secrets.v1.UpdateSecretRequest.update_mask:type_name -> google.protobuf.FieldMask
+	56, // 19: secrets.v1.UpdateSecretRequest.metadata:type_name -> secrets.v1.UpdateSecretRequest.MetadataEntry
+	57, // 20: secrets.v1.UpdateSecretRequest.expire_time:type_name -> google.protobuf.Timestamp
+	58, // 21: secrets.v1.UpdateSecretRequest.ttl:type_name -> google.protobuf.Duration
 	3,  // 22: secrets.v1.UpdateSecretResponse.secret:type_name -> secrets.v1.Secret
 	2,  // 23: secrets.v1.PutSecretValueResponse.version:type_name -> secrets.v1.SecretVersion
 	3,  // 24: secrets.v1.PutSecretValueResponse.secret:type_name -> secrets.v1.Secret
@@ -3787,22 +3978,22 @@ var file_secrets_v1_secrets_proto_depIdxs = []int32{
 	3,  // 33: secrets.v1.RestoreSecretResponse.secret:type_name -> secrets.v1.Secret
 	9,  // 34: secrets.v1.BatchGetSecretValuesResponse.values:type_name -> secrets.v1.GetSecretValueResponse
 	30, // 35: secrets.v1.BatchGetSecretValuesResponse.errors:type_name -> secrets.v1.BatchGetError
-	56, // 36: secrets.v1.CreateTaskTokenRequest.ttl:type_name -> google.protobuf.Duration
-	55, // 37: secrets.v1.CreateTaskTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	55, // 38: secrets.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	55, // 39: secrets.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	58, // 36: secrets.v1.CreateTaskTokenRequest.ttl:type_name -> google.protobuf.Duration
+	57, // 37: secrets.v1.CreateTaskTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	57, // 38: secrets.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	57, // 39: secrets.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
 	37, // 40: secrets.v1.ListAuditEventsResponse.events:type_name -> secrets.v1.AuditEvent
-	55, // 41: secrets.v1.AuditEvent.event_time:type_name -> google.protobuf.Timestamp
+	57, // 41: secrets.v1.AuditEvent.event_time:type_name -> google.protobuf.Timestamp
 	38, // 42: secrets.v1.AuditEvent.http_call:type_name -> secrets.v1.AuditHttpCall
-	56, // 43: secrets.v1.AuditHttpCall.duration:type_name -> google.protobuf.Duration
-	58, // 44: secrets.v1.ResolveReferencesRequest.template:type_name -> google.protobuf.Value
-	58, // 45: secrets.v1.ResolveReferencesResponse.resolved:type_name -> google.protobuf.Value
-	47, // 46: secrets.v1.WatchSecretsResponse.event:type_name -> secrets.v1.SecretEvent
+	58, // 43: secrets.v1.AuditHttpCall.duration:type_name -> google.protobuf.Duration
+	60, // 44: secrets.v1.ResolveReferencesRequest.template:type_name -> google.protobuf.Value
+	60, // 45: secrets.v1.ResolveReferencesResponse.resolved:type_name -> google.protobuf.Value
+	49, // 46: secrets.v1.WatchSecretsResponse.event:type_name -> secrets.v1.SecretEvent
 	1,  // 47: secrets.v1.SecretEvent.type:type_name -> secrets.v1.SecretEventType
-	55, // 48: secrets.v1.SecretEvent.event_time:type_name -> google.protobuf.Timestamp
-	48, // 49: secrets.v1.ProxyHttpRequestRequest.headers:type_name -> secrets.v1.HttpHeader
-	56, // 50: secrets.v1.ProxyHttpRequestRequest.timeout:type_name -> google.protobuf.Duration
-	48, // 51: secrets.v1.ProxyHttpRequestResponse.headers:type_name -> secrets.v1.HttpHeader
+	57, // 48: secrets.v1.SecretEvent.event_time:type_name -> google.protobuf.Timestamp
+	50, // 49: secrets.v1.ProxyHttpRequestRequest.headers:type_name -> secrets.v1.HttpHeader
+	58, // 50: secrets.v1.ProxyHttpRequestRequest.timeout:type_name -> google.protobuf.Duration
+	50, // 51: secrets.v1.ProxyHttpRequestResponse.headers:type_name -> secrets.v1.HttpHeader
 	4,  // 52: secrets.v1.SecretsService.CreateSecret:input_type -> secrets.v1.CreateSecretRequest
 	6,  // 53: secrets.v1.SecretsService.GetSecret:input_type -> secrets.v1.GetSecretRequest
 	8,  // 54: secrets.v1.SecretsService.GetSecretValue:input_type -> secrets.v1.GetSecretValueRequest
@@ -3820,33 +4011,35 @@ var file_secrets_v1_secrets_proto_depIdxs = []int32{
 	33, // 66: secrets.v1.SecretsService.RevokeTaskToken:input_type -> secrets.v1.RevokeTaskTokenRequest
 	35, // 67: secrets.v1.SecretsService.ListAuditEvents:input_type -> secrets.v1.ListAuditEventsRequest
 	39, // 68: secrets.v1.SecretsService.RunMaintenance:input_type -> secrets.v1.RunMaintenanceRequest
-	41, // 69: secrets.v1.SecretsService.ResolveReferences:input_type -> secrets.v1.ResolveReferencesRequest
-	43, // 70: secrets.v1.SecretsService.RedactText:input_type -> secrets.v1.RedactTextRequest
-	45, // 71: secrets.v1.SecretsService.WatchSecrets:input_type -> secrets.v1.WatchSecretsRequest
-	49, // 72: secrets.v1.SecretsService.ProxyHttpRequest:input_type -> secrets.v1.ProxyHttpRequestRequest
-	5,  // 73: secrets.v1.SecretsService.CreateSecret:output_type -> secrets.v1.CreateSecretResponse
-	7,  // 74: secrets.v1.SecretsService.GetSecret:output_type -> secrets.v1.GetSecretResponse
-	9,  // 75: secrets.v1.SecretsService.GetSecretValue:output_type -> secrets.v1.GetSecretValueResponse
-	11, // 76: secrets.v1.SecretsService.ListSecrets:output_type -> secrets.v1.ListSecretsResponse
-	13, // 77: secrets.v1.SecretsService.UpdateSecret:output_type -> secrets.v1.UpdateSecretResponse
-	15, // 78: secrets.v1.SecretsService.PutSecretValue:output_type -> secrets.v1.PutSecretValueResponse
-	17, // 79: secrets.v1.SecretsService.ListSecretVersions:output_type -> secrets.v1.ListSecretVersionsResponse
-	19, // 80: secrets.v1.SecretsService.DisableSecretVersion:output_type -> secrets.v1.DisableSecretVersionResponse
-	21, // 81: secrets.v1.SecretsService.EnableSecretVersion:output_type -> secrets.v1.EnableSecretVersionResponse
-	23, // 82: secrets.v1.SecretsService.DestroySecretVersion:output_type -> secrets.v1.DestroySecretVersionResponse
-	25, // 83: secrets.v1.SecretsService.DeleteSecret:output_type -> secrets.v1.DeleteSecretResponse
-	27, // 84: secrets.v1.SecretsService.RestoreSecret:output_type -> secrets.v1.RestoreSecretResponse
-	29, // 85: secrets.v1.SecretsService.BatchGetSecretValues:output_type -> secrets.v1.BatchGetSecretValuesResponse
-	32, // 86: secrets.v1.SecretsService.CreateTaskToken:output_type -> secrets.v1.CreateTaskTokenResponse
-	34, // 87: secrets.v1.SecretsService.RevokeTaskToken:output_type -> secrets.v1.RevokeTaskTokenResponse
-	36, // 88: secrets.v1.SecretsService.ListAuditEvents:output_type -> secrets.v1.ListAuditEventsResponse
-	40, // 89: secrets.v1.SecretsService.RunMaintenance:output_type -> secrets.v1.RunMaintenanceResponse
-	42, // 90: secrets.v1.SecretsService.ResolveReferences:output_type -> secrets.v1.ResolveReferencesResponse
-	44, // 91: secrets.v1.SecretsService.RedactText:output_type -> secrets.v1.RedactTextResponse
-	46, // 92: secrets.v1.SecretsService.WatchSecrets:output_type -> secrets.v1.WatchSecretsResponse
-	50, // 93: secrets.v1.SecretsService.ProxyHttpRequest:output_type -> secrets.v1.ProxyHttpRequestResponse
-	73, // [73:94] is the sub-list for method output_type
-	52, // [52:73] is the sub-list for method input_type
+	41, // 69: secrets.v1.SecretsService.RewrapKeys:input_type -> secrets.v1.RewrapKeysRequest
+	43, // 70: secrets.v1.SecretsService.ResolveReferences:input_type -> secrets.v1.ResolveReferencesRequest
+	45, // 71: secrets.v1.SecretsService.RedactText:input_type -> secrets.v1.RedactTextRequest
+	47, // 72: secrets.v1.SecretsService.WatchSecrets:input_type -> secrets.v1.WatchSecretsRequest
+	51, // 73: secrets.v1.SecretsService.ProxyHttpRequest:input_type -> secrets.v1.ProxyHttpRequestRequest
+	5,  // 74: secrets.v1.SecretsService.CreateSecret:output_type -> secrets.v1.CreateSecretResponse
+	7,  // 75: secrets.v1.SecretsService.GetSecret:output_type -> secrets.v1.GetSecretResponse
+	9,  // 76: secrets.v1.SecretsService.GetSecretValue:output_type -> secrets.v1.GetSecretValueResponse
+	11, // 77: secrets.v1.SecretsService.ListSecrets:output_type -> secrets.v1.ListSecretsResponse
+	13, // 78: secrets.v1.SecretsService.UpdateSecret:output_type -> secrets.v1.UpdateSecretResponse
+	15, // 79: secrets.v1.SecretsService.PutSecretValue:output_type -> secrets.v1.PutSecretValueResponse
+	17, // 80: secrets.v1.SecretsService.ListSecretVersions:output_type -> secrets.v1.ListSecretVersionsResponse
+	19, // 81: secrets.v1.SecretsService.DisableSecretVersion:output_type -> secrets.v1.DisableSecretVersionResponse
+	21, // 82: secrets.v1.SecretsService.EnableSecretVersion:output_type -> secrets.v1.EnableSecretVersionResponse
+	23, // 83: secrets.v1.SecretsService.DestroySecretVersion:output_type -> secrets.v1.DestroySecretVersionResponse
+	25, // 84: secrets.v1.SecretsService.DeleteSecret:output_type -> secrets.v1.DeleteSecretResponse
+	27, // 85: secrets.v1.SecretsService.RestoreSecret:output_type -> secrets.v1.RestoreSecretResponse
+	29, // 86: secrets.v1.SecretsService.BatchGetSecretValues:output_type -> secrets.v1.BatchGetSecretValuesResponse
+	32, // 87: secrets.v1.SecretsService.CreateTaskToken:output_type -> secrets.v1.CreateTaskTokenResponse
+	34, // 88: secrets.v1.SecretsService.RevokeTaskToken:output_type -> secrets.v1.RevokeTaskTokenResponse
+	36, // 89: secrets.v1.SecretsService.ListAuditEvents:output_type -> secrets.v1.ListAuditEventsResponse
+	40, // 90: secrets.v1.SecretsService.RunMaintenance:output_type -> secrets.v1.RunMaintenanceResponse
+	42, // 91: secrets.v1.SecretsService.RewrapKeys:output_type -> secrets.v1.RewrapKeysResponse
+	44, // 92: secrets.v1.SecretsService.ResolveReferences:output_type -> secrets.v1.ResolveReferencesResponse
+	46, // 93: secrets.v1.SecretsService.RedactText:output_type -> secrets.v1.RedactTextResponse
+	48, // 94: secrets.v1.SecretsService.WatchSecrets:output_type -> secrets.v1.WatchSecretsResponse
+	52, // 95: secrets.v1.SecretsService.ProxyHttpRequest:output_type -> secrets.v1.ProxyHttpRequestResponse
+	74, // [74:96] is the sub-list for method output_type
+	52, // [52:74] is the sub-list for method input_type
 	52, // [52:52] is the sub-list for extension type_name
 	52, // [52:52] is the sub-list for extension extendee
 	0,  // [0:52] is the sub-list for field type_name
@@ -3865,7 +4058,7 @@ func file_secrets_v1_secrets_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secrets_v1_secrets_proto_rawDesc), len(file_secrets_v1_secrets_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   53,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

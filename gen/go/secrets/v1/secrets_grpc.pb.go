@@ -36,6 +36,7 @@ const (
 	SecretsService_RevokeTaskToken_FullMethodName      = "/secrets.v1.SecretsService/RevokeTaskToken"
 	SecretsService_ListAuditEvents_FullMethodName      = "/secrets.v1.SecretsService/ListAuditEvents"
 	SecretsService_RunMaintenance_FullMethodName       = "/secrets.v1.SecretsService/RunMaintenance"
+	SecretsService_RewrapKeys_FullMethodName           = "/secrets.v1.SecretsService/RewrapKeys"
 	SecretsService_ResolveReferences_FullMethodName    = "/secrets.v1.SecretsService/ResolveReferences"
 	SecretsService_RedactText_FullMethodName           = "/secrets.v1.SecretsService/RedactText"
 	SecretsService_WatchSecrets_FullMethodName         = "/secrets.v1.SecretsService/WatchSecrets"
@@ -87,6 +88,13 @@ type SecretsServiceClient interface {
 	// deletion became final, completes dead writers' versions, removes expired request ids, task
 	// tokens and audit events past their retention.
 	RunMaintenance(ctx context.Context, in *RunMaintenanceRequest, opts ...grpc.CallOption) (*RunMaintenanceResponse, error)
+	// RewrapKeys re-wraps the data key of every stored version, of every tenant, under to_key (needs
+	// scope secrets.admin), one page of secrets per call: KMS ReEncrypt (the data key never leaves
+	// KMS), or the local provider's master key. to_key must be the key new versions are sealed with.
+	// Call again with next_page_token until it is empty; a run can stop anywhere and be resumed with
+	// the last token, or started over (what is already under to_key is skipped). The last page also
+	// rotates the cache key. Reads and writes go on meanwhile.
+	RewrapKeys(ctx context.Context, in *RewrapKeysRequest, opts ...grpc.CallOption) (*RewrapKeysResponse, error)
 	// ResolveReferences replaces secret references in a JSON template with the values (needs scope
 	// secrets.access): whole strings "$ secrets.NAME", "$ secrets['NAME']", "$ secrets[\"NAME\"]",
 	// "$ f'...{secrets.NAME}...'" and "secret://NAME[@VERSION]", and "{{ secrets.NAME }}" inside
@@ -283,6 +291,16 @@ func (c *secretsServiceClient) RunMaintenance(ctx context.Context, in *RunMainte
 	return out, nil
 }
 
+func (c *secretsServiceClient) RewrapKeys(ctx context.Context, in *RewrapKeysRequest, opts ...grpc.CallOption) (*RewrapKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RewrapKeysResponse)
+	err := c.cc.Invoke(ctx, SecretsService_RewrapKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *secretsServiceClient) ResolveReferences(ctx context.Context, in *ResolveReferencesRequest, opts ...grpc.CallOption) (*ResolveReferencesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ResolveReferencesResponse)
@@ -377,6 +395,13 @@ type SecretsServiceServer interface {
 	// deletion became final, completes dead writers' versions, removes expired request ids, task
 	// tokens and audit events past their retention.
 	RunMaintenance(context.Context, *RunMaintenanceRequest) (*RunMaintenanceResponse, error)
+	// RewrapKeys re-wraps the data key of every stored version, of every tenant, under to_key (needs
+	// scope secrets.admin), one page of secrets per call: KMS ReEncrypt (the data key never leaves
+	// KMS), or the local provider's master key. to_key must be the key new versions are sealed with.
+	// Call again with next_page_token until it is empty; a run can stop anywhere and be resumed with
+	// the last token, or started over (what is already under to_key is skipped). The last page also
+	// rotates the cache key. Reads and writes go on meanwhile.
+	RewrapKeys(context.Context, *RewrapKeysRequest) (*RewrapKeysResponse, error)
 	// ResolveReferences replaces secret references in a JSON template with the values (needs scope
 	// secrets.access): whole strings "$ secrets.NAME", "$ secrets['NAME']", "$ secrets[\"NAME\"]",
 	// "$ f'...{secrets.NAME}...'" and "secret://NAME[@VERSION]", and "{{ secrets.NAME }}" inside
@@ -453,6 +478,9 @@ func (UnimplementedSecretsServiceServer) ListAuditEvents(context.Context, *ListA
 }
 func (UnimplementedSecretsServiceServer) RunMaintenance(context.Context, *RunMaintenanceRequest) (*RunMaintenanceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RunMaintenance not implemented")
+}
+func (UnimplementedSecretsServiceServer) RewrapKeys(context.Context, *RewrapKeysRequest) (*RewrapKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RewrapKeys not implemented")
 }
 func (UnimplementedSecretsServiceServer) ResolveReferences(context.Context, *ResolveReferencesRequest) (*ResolveReferencesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResolveReferences not implemented")
@@ -793,6 +821,24 @@ func _SecretsService_RunMaintenance_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SecretsService_RewrapKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RewrapKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SecretsServiceServer).RewrapKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SecretsService_RewrapKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SecretsServiceServer).RewrapKeys(ctx, req.(*RewrapKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SecretsService_ResolveReferences_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ResolveReferencesRequest)
 	if err := dec(in); err != nil {
@@ -932,6 +978,10 @@ var SecretsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RunMaintenance",
 			Handler:    _SecretsService_RunMaintenance_Handler,
+		},
+		{
+			MethodName: "RewrapKeys",
+			Handler:    _SecretsService_RewrapKeys_Handler,
 		},
 		{
 			MethodName: "ResolveReferences",

@@ -513,6 +513,36 @@ class RunMaintenanceResponse(_message.Message):
     removed_audit_events: int
     def __init__(self, purged_secrets: _Optional[int] = ..., completed_writes: _Optional[int] = ..., removed_request_ids: _Optional[int] = ..., removed_task_tokens: _Optional[int] = ..., removed_audit_events: _Optional[int] = ...) -> None: ...
 
+class RewrapKeysRequest(_message.Message):
+    __slots__ = ("to_key", "page_token", "page_size", "rate_limit")
+    TO_KEY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    to_key: str
+    page_token: str
+    page_size: int
+    rate_limit: int
+    def __init__(self, to_key: _Optional[str] = ..., page_token: _Optional[str] = ..., page_size: _Optional[int] = ..., rate_limit: _Optional[int] = ...) -> None: ...
+
+class RewrapKeysResponse(_message.Message):
+    __slots__ = ("secrets", "rewrapped", "already", "skipped", "next_page_token", "cache_key_rotated", "key_id")
+    SECRETS_FIELD_NUMBER: _ClassVar[int]
+    REWRAPPED_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CACHE_KEY_ROTATED_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    secrets: int
+    rewrapped: int
+    already: int
+    skipped: int
+    next_page_token: str
+    cache_key_rotated: bool
+    key_id: str
+    def __init__(self, secrets: _Optional[int] = ..., rewrapped: _Optional[int] = ..., already: _Optional[int] = ..., skipped: _Optional[int] = ..., next_page_token: _Optional[str] = ..., cache_key_rotated: _Optional[bool] = ..., key_id: _Optional[str] = ...) -> None: ...
+
 class ResolveReferencesRequest(_message.Message):
     __slots__ = ("template", "allow_missing")
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]

@@ -122,6 +122,11 @@ class SecretsServiceStub:
                 request_serializer=secrets__service__client_dot_secrets_dot_v1_dot_secrets__pb2.RunMaintenanceRequest.SerializeToString,
                 response_deserializer=secrets__service__client_dot_secrets_dot_v1_dot_secrets__pb2.RunMaintenanceResponse.FromString,
                 _registered_method=True)
+        self.RewrapKeys = channel.unary_unary(
+                '/secrets.v1.SecretsService/RewrapKeys',
+                request_serializer=secrets__service__client_dot_secrets_dot_v1_dot_secrets__pb2.RewrapKeysRequest.SerializeToString,
+                response_deserializer=secrets__service__client_dot_secrets_dot_v1_dot_secrets__pb2.RewrapKeysResponse.FromString,
+                _registered_method=True)
         self.ResolveReferences = channel.unary_unary(
                 '/secrets.v1.SecretsService/ResolveReferences',
                 request_serializer=secrets__service__client_dot_secrets_dot_v1_dot_secrets__pb2.ResolveReferencesRequest.SerializeToString,
@@ -272,6 +277,18 @@ class SecretsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RewrapKeys(self, request, context):
+        """RewrapKeys re-wraps the data key of every stored version, of every tenant, under to_key (needs
+        scope secrets.admin), one page of secrets per call: KMS ReEncrypt (the data key never leaves
+        KMS), or the local provider's master key. to_key must be the key new versions are sealed with.
+        Call again with next_page_token until it is empty; a run can stop anywhere and be resumed with
+        the last token, or started over (what is already under to_key is skipped). The last page also
+        rotates the cache key. Reads and writes go on meanwhile.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ResolveReferences(self, request, context):
         """ResolveReferences replaces secret references in a JSON template with the values (needs scope
         secrets.access): whole strings "$ secrets.NAME", "$ secrets['NAME']", "$ secrets[\"NAME\"]",
@@ -395,6 +412,11 @@ def add_SecretsServiceServicer_to_server(servicer, server):
                     servicer.RunMaintenance,
                     request_deserializer=secrets__service__client_dot_secrets_dot_v1_dot_secrets__pb2.RunMaintenanceRequest.FromString,
                     response_serializer=secrets__service__client_dot_secrets_dot_v1_dot_secrets__pb2.RunMaintenanceResponse.SerializeToString,
+            ),
+            'RewrapKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.RewrapKeys,
+                    request_deserializer=secrets__service__client_dot_secrets_dot_v1_dot_secrets__pb2.RewrapKeysRequest.FromString,
+                    response_serializer=secrets__service__client_dot_secrets_dot_v1_dot_secrets__pb2.RewrapKeysResponse.SerializeToString,
             ),
             'ResolveReferences': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveReferences,
@@ -879,6 +901,33 @@ class SecretsService:
             '/secrets.v1.SecretsService/RunMaintenance',
             secrets__service__client_dot_secrets_dot_v1_dot_secrets__pb2.RunMaintenanceRequest.SerializeToString,
             secrets__service__client_dot_secrets_dot_v1_dot_secrets__pb2.RunMaintenanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RewrapKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secrets.v1.SecretsService/RewrapKeys',
+            secrets__service__client_dot_secrets_dot_v1_dot_secrets__pb2.RewrapKeysRequest.SerializeToString,
+            secrets__service__client_dot_secrets_dot_v1_dot_secrets__pb2.RewrapKeysResponse.FromString,
             options,
             channel_credentials,
             insecure,
