@@ -96,11 +96,13 @@ async function insertNew(
   try {
     await store.insertSecret(secret);
   } catch (err) {
-    await store.removeVersion(id, 1, writeId).catch(() => {});
     if (err instanceof AlreadyExistsError) {
+      await store.removeVersion(id, 1, writeId).catch(() => {});
       const holder = await store.findSecret(p.tenant, input.name);
       throw alreadyExists(input.name, holder?.deleteTime !== undefined);
     }
+    // Any other failure may have stored the secret all the same (a reply lost with the connection):
+    // its version stays, unreferenced at worst, like after a crash.
     throw err;
   }
   await emitChange(deps, secret, "created", [1]);

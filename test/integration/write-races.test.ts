@@ -164,6 +164,25 @@ describe("stalled writers (FerretDB)", () => {
     expect((await core().putSecretValue(dev, { name, value: "next", etag: "", requestId: "" })).version.version).toBe(3);
   });
 
+  it("a create whose secret insert reports an error but landed keeps its version 1", async () => {
+    const name = uniqueName();
+    const lossy = new Proxy(fixture.store, {
+      get(target, prop, receiver) {
+        const member = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof member !== "function") return member;
+        const bound = (member as (...a: unknown[]) => Promise<unknown>).bind(target);
+        if (prop !== "insertSecret") return bound;
+        return async (...args: unknown[]) => {
+          await bound(...args);
+          throw new UnavailableError("connection closed");
+        };
+      },
+    });
+    await expect(core(lossy).createSecret(dev, createInput(name, "first"))).rejects.toBeInstanceOf(UnavailableError);
+    expect((await core().getSecretValue(dev, name, 1)).value).toBe("first");
+    expect((await core().listSecretVersions(dev, { name, pageSize: 0, pageToken: "" })).versions.map((v) => v.version)).toEqual([1]);
+  });
+
   it("a version document left above latest (no claim) does not block value writes", async () => {
     const name = uniqueName();
     await core().createSecret(dev, createInput(name, "v1"));

@@ -26,7 +26,9 @@ export interface MongoStores {
 export async function connectMongo(options: MongoOptions): Promise<MongoStores> {
   const client = new MongoClient(options.uri, {
     serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 5_000,
-    retryWrites: false, // FerretDB has no retryable writes; every write here is safe to repeat by design
+    // FerretDB has no retryable writes. A write whose reply is lost answers UNAVAILABLE; the protocol
+    // never undoes what may have landed (docs/OPERATIONS.md lists what each lost reply leaves).
+    retryWrites: false,
   });
   try {
     await client.connect();

@@ -1,4 +1,5 @@
 import {
+  MongoError,
   MongoNetworkError,
   MongoNotConnectedError,
   MongoServerError,
@@ -40,13 +41,36 @@ const socketCode = (err: unknown): string | undefined => {
   return code !== undefined && SOCKET_CODES.has(code) ? code : undefined;
 };
 
-/** Connection-level failures become UnavailableError; anything else is a bug and stays as it is. */
+/**
+ * Server codes of a replica set changing primaries or a server going away (MongoDB's error_codes.yml):
+ * the operation may succeed when retried on the new primary.
+ */
+const TRANSIENT_CODES = new Set([
+  6, // HostUnreachable
+  7, // HostNotFound
+  64, // WriteConcernFailed
+  89, // NetworkTimeout
+  91, // ShutdownInProgress
+  189, // PrimarySteppedDown
+  10107, // NotWritablePrimary
+  11600, // InterruptedAtShutdown
+  11602, // InterruptedDueToReplStateChange
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+]);
+
+const transient = (err: unknown): err is MongoError =>
+  err instanceof MongoError &&
+  ((typeof err.code === "number" && TRANSIENT_CODES.has(err.code)) || err.hasErrorLabel("RetryableWriteError") || err.hasErrorLabel("TransientTransactionError"));
+
+/** Connection-level failures (and failovers) become UnavailableError; anything else is a bug and stays as it is. */
 export function unavailable(err: unknown): unknown {
   const down =
     err instanceof MongoNetworkError ||
     err instanceof MongoServerSelectionError ||
     err instanceof MongoNotConnectedError ||
-    err instanceof MongoTopologyClosedError;
+    err instanceof MongoTopologyClosedError ||
+    transient(err);
   if (down) return new UnavailableError(`secret store unavailable (${err.name})`, { cause: err });
   const code = socketCode(err);
   return code ? new UnavailableError(`secret store unavailable (${code})`, { cause: err }) : err;
