@@ -55,7 +55,7 @@ export type SecretsClient = Client<typeof SecretsService> & {
   readonly baseUrl: string;
 };
 
-/** Unary methods that read only, or write idempotently (by request_id): UNAVAILABLE is retried. */
+/** Unary methods that read only, or write idempotently (by request_id; RewrapKeys by design): UNAVAILABLE is retried. */
 export const RETRIED_METHODS: ReadonlySet<string> = new Set([
   "GetSecret",
   "GetSecretValue",
@@ -67,6 +67,7 @@ export const RETRIED_METHODS: ReadonlySet<string> = new Set([
   "RedactText",
   "CreateSecret",
   "PutSecretValue",
+  "RewrapKeys",
 ]);
 
 const DEFAULT_TIMEOUT_MS = 10_000;

@@ -58,7 +58,8 @@ export interface TestServer {
 
 export interface TestServerOptions {
   store?: StoreKind;
-  keys?: KeysKind;
+  /** The key provider: one opened by kind (default "local"), or this one (closed with the server). */
+  keys?: KeysKind | KeyProvider;
   label?: string;
   maxRequestBytes?: number;
   pendingVersionLeaseMs?: number;
@@ -89,7 +90,7 @@ export interface TestServerOptions {
 /** The real app on 127.0.0.1, port 0, over real adapters. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const fixture = await openStore(options.store ?? "mongodb", options.label ?? "rpc");
-  const keys = openKeys(options.keys ?? "local");
+  const keys = typeof options.keys === "object" ? options.keys : openKeys(options.keys ?? "local");
   const jwtSecret = randomBytes(32).toString("base64url");
   const logLines: string[] = [];
   const sink = new Writable({

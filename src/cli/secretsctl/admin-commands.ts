@@ -1,14 +1,16 @@
 import { Code } from "@connectrpc/connect";
+import { InvalidArgumentError } from "commander";
 import type { AuditEvent } from "../../../gen/secrets/v1/secrets_pb.js";
+import { parseDurationSeconds } from "../../config/config.js";
 import { devTokenFor } from "../dev-token-options.js";
 import { collect, positiveInt, VERSION } from "./context.js";
-import { codeName, UsageError } from "./exit-codes.js";
+import { CliError, codeName, UsageError } from "./exit-codes.js";
 import { fieldsView, print, printDocument, time } from "./output.js";
 import type { Register } from "./secrets-commands.js";
 import { durationFlag, timeFlag } from "./times.js";
 import { auditJson, auditView } from "./views.js";
 
-// audit, token create / revoke, maintenance, dev-token, version.
+// audit, token create / revoke, maintenance, admin rewrap, dev-token, version.
 
 const CODES = new Map<string, number>([["OK", 0], ...Object.values(Code).filter((c): c is Code => typeof c === "number").map((c) => [codeName(c), c] as [string, number])]);
 
@@ -96,6 +98,81 @@ export function adminCommands(register: Register): void {
   );
 
   register(
+    "admin",
+    (c) =>
+      c
+        .argument("<action>", "rewrap")
+        .description(
+          "rewrap: re-wrap the data key of every stored version, of every tenant, under --to-key (RewrapKeys, page by page; secrets.admin). " +
+            "A progress line on stderr after each page ends with the --resume token that continues from there (after Ctrl-C or a failed call); " +
+            "a run started over skips what is already under the key",
+        )
+        .option("--to-key <key>", "rewrap: the key to wrap under (KMS key id, ARN or alias, or a local master key id); must be the key new versions are sealed with")
+        .option("--page-size <n>", "rewrap: secrets per call, 1 to 1000 (default: the server's, 100)", upTo1000)
+        .option("--rate <n>", "rewrap: most key re-wraps a second, 1 to 1000 (default: the server's, 50)", upTo1000)
+        .option("--resume <token>", "rewrap: continue from this token (from a progress line)")
+        .option("--page-timeout <duration>", "rewrap: deadline of each page's call (default 2m; --timeout does not apply to them)"),
+    async (ctx, action: string, o) => {
+      if (action !== "rewrap") throw new UsageError(`admin: "${action}" is not rewrap`);
+      if (o.toKey === undefined || o.toKey === "") throw new UsageError("admin rewrap needs --to-key KEY");
+      if (o.resume === "") throw new UsageError("--resume: the token is empty");
+      const pageTimeout: string = o.pageTimeout ?? "2m";
+      const seconds = parseDurationSeconds(pageTimeout);
+      if (seconds === undefined || seconds === 0) throw new UsageError(`--page-timeout: "${pageTimeout}" is not a duration like 90s or 5m`);
+      const timeoutMs = seconds * 1000;
+      const totals = { secrets: 0, rewrapped: 0, already: 0, skipped: 0 };
+      let keyId = "";
+      let cacheKeyRotated = false;
+      // The token of the last completed page: where a new run picks up (the given one until a page completes).
+      let resumeFrom: string = o.resume ?? "";
+      let pages = 0;
+      const counts = () => `${totals.secrets} secrets, ${totals.rewrapped} re-wrapped, ${totals.already} already, ${totals.skipped} skipped`;
+      for (;;) {
+        let res;
+        try {
+          res = await ctx.client().rewrapKeys(
+            { toKey: o.toKey, pageToken: resumeFrom, pageSize: o.pageSize ?? 0, rateLimit: o.rate ?? 0 },
+            { timeoutMs },
+          );
+        } catch (err) {
+          // The error's own line follows (and sets the exit code); before it, where to pick up.
+          ctx.io.stderr.write(
+            resumeFrom
+              ? `rewrap: stopped after ${pages} page(s) (${counts()}); resume with --resume ${resumeFrom}\n`
+              : "rewrap: stopped before a page completed; run it again to start from the beginning\n",
+          );
+          throw err;
+        }
+        pages++;
+        totals.secrets += res.secrets;
+        totals.rewrapped += res.rewrapped;
+        totals.already += res.already;
+        totals.skipped += res.skipped;
+        keyId = res.keyId || keyId;
+        cacheKeyRotated ||= res.cacheKeyRotated;
+        if (!res.nextPageToken) {
+          ctx.io.stderr.write(`rewrap: ${counts()}; done\n`);
+          break;
+        }
+        if (res.nextPageToken === resumeFrom) throw new CliError(`rewrap: the server answered the page token it was given (${resumeFrom}); stopping instead of looping`);
+        resumeFrom = res.nextPageToken;
+        ctx.io.stderr.write(`rewrap: ${counts()}; resume with --resume ${resumeFrom}\n`);
+      }
+      const doc = { ...totals, keyId, cacheKeyRotated };
+      print(ctx.io, ctx.format, () => doc, () =>
+        fieldsView([
+          ["secrets", String(doc.secrets)],
+          ["rewrapped", String(doc.rewrapped)],
+          ["already", String(doc.already)],
+          ["skipped", String(doc.skipped)],
+          ["key_id", doc.keyId],
+          ["cache_key_rotated", String(doc.cacheKeyRotated)],
+        ]),
+      );
+    },
+  );
+
+  register(
     "dev-token",
     (c) =>
       c
@@ -118,6 +195,12 @@ export function adminCommands(register: Register): void {
       ctx.io.stdout.write(`${VERSION}\n`);
     },
   );
+}
+
+/** A --page-size or --rate: a whole number from 1 to 1000 (what RewrapKeys takes). */
+function upTo1000(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 1000) throw new InvalidArgumentError(`"${value}" is not a whole number from 1 to 1000`);
+  return Number(value);
 }
 
 function codeOf(text: string): number {
