@@ -35,6 +35,14 @@ export function checkIntegers(argument: string, value: unknown): asserts value i
   for (const item of value) checkInteger(argument, item);
 }
 
+export function checkRewrap(secretId: string, version: number, from: Uint8Array, to: { readonly keyId: string; readonly wrapped: Uint8Array }): void {
+  checkString("secretId", secretId);
+  checkInteger("version", version);
+  checkBytes("from", from);
+  checkString("to.keyId", to.keyId);
+  checkBytes("to.wrapped", to.wrapped);
+}
+
 const VERSION_STATES: readonly unknown[] = ["enabled", "disabled", "destroyed"] satisfies VersionState[];
 
 export function checkVersionState(argument: string, value: unknown): asserts value is VersionState {

@@ -11,6 +11,7 @@ import type { SecretStore } from "../../src/ports/secret-store.js";
 import { openStore, type StoreFixture } from "../helpers/adapters.js";
 import { coreOver, createInput, principal } from "../helpers/core.js";
 import { SimulatedCrash } from "../helpers/crashing-store.js";
+import { withStoreMethod } from "../helpers/store-method.js";
 import { kmsCredentials, services } from "../helpers/services.js";
 import { randomBytes } from "node:crypto";
 
@@ -148,18 +149,10 @@ describe("key re-wrap (FerretDB, LocalStack KMS)", () => {
 
     // The run fails at the 5th version write (a crash of the store connection), then is resumed.
     let writes = 0;
-    const failing = new Proxy(fixture.store, {
-      get(target, prop, receiver) {
-        const member = Reflect.get(target, prop, receiver) as unknown;
-        if (typeof member !== "function") return member;
-        const bound = (member as (...a: unknown[]) => Promise<unknown>).bind(target);
-        if (prop !== "rewrapVersion") return bound;
-        return async (...args: unknown[]) => {
-          if (++writes === 5) throw new SimulatedCrash("connection lost");
-          return bound(...args);
-        };
-      },
-    }) as SecretStore;
+    const failing = withStoreMethod(fixture.store, "rewrapVersion", async (rewrapVersion, ...args) => {
+      if (++writes === 5) throw new SimulatedCrash("connection lost");
+      return rewrapVersion(...args);
+    });
     const rotated: string[] = [];
     const pages: RewrapResult[] = [];
     let token = "";

@@ -6,6 +6,7 @@ import type { KeyProvider } from "../../src/ports/key-provider.js";
 import type { SecretStore } from "../../src/ports/secret-store.js";
 import { openKeys, openStore, type StoreFixture } from "../helpers/adapters.js";
 import { coreOver, createInput, principal, uniqueName } from "../helpers/core.js";
+import { withStoreMethod } from "../helpers/store-method.js";
 
 // Writers that stall past the lease, and what they leave behind, on the real store.
 // The lease is short (2 s) so another writer rolls the stalled write forward soon; long enough
@@ -140,19 +141,11 @@ describe("stalled writers (FerretDB)", () => {
     await core().createSecret(dev, createInput(name, "v1"));
     // The commit reaches the database, its reply is lost (as when the connection drops).
     let lost = false;
-    const lossy = new Proxy(fixture.store, {
-      get(target, prop, receiver) {
-        const member = Reflect.get(target, prop, receiver) as unknown;
-        if (typeof member !== "function") return member;
-        const bound = (member as (...a: unknown[]) => Promise<unknown>).bind(target);
-        if (prop !== "updateSecret") return bound;
-        return async (...args: unknown[]) => {
-          const result = await bound(...args);
-          if (lost) return result;
-          lost = true;
-          throw new UnavailableError("connection closed");
-        };
-      },
+    const lossy = withStoreMethod(fixture.store, "updateSecret", async (updateSecret, ...args) => {
+      const result = await updateSecret(...args);
+      if (lost) return result;
+      lost = true;
+      throw new UnavailableError("connection closed");
     });
     await expect(core(lossy).putSecretValue(dev, { name, value: "landed", etag: "", requestId: "" })).rejects.toBeInstanceOf(UnavailableError);
     expect(lost).toBe(true);
@@ -166,17 +159,9 @@ describe("stalled writers (FerretDB)", () => {
 
   it("a create whose secret insert reports an error but landed keeps its version 1", async () => {
     const name = uniqueName();
-    const lossy = new Proxy(fixture.store, {
-      get(target, prop, receiver) {
-        const member = Reflect.get(target, prop, receiver) as unknown;
-        if (typeof member !== "function") return member;
-        const bound = (member as (...a: unknown[]) => Promise<unknown>).bind(target);
-        if (prop !== "insertSecret") return bound;
-        return async (...args: unknown[]) => {
-          await bound(...args);
-          throw new UnavailableError("connection closed");
-        };
-      },
+    const lossy = withStoreMethod(fixture.store, "insertSecret", async (insertSecret, ...args) => {
+      await insertSecret(...args);
+      throw new UnavailableError("connection closed");
     });
     await expect(core(lossy).createSecret(dev, createInput(name, "first"))).rejects.toBeInstanceOf(UnavailableError);
     expect((await core().getSecretValue(dev, name, 1)).value).toBe("first");

@@ -13,11 +13,11 @@ import type {
 } from "../../ports/secret-store.js";
 import {
   checkClaim,
-  checkBytes,
   checkDate,
   checkInteger,
   checkIntegers,
   checkListQuery,
+  checkRewrap,
   checkSecretPatch,
   checkSecretRecord,
   checkSecretRef,
@@ -228,11 +228,7 @@ export class MemorySecretStore implements SecretStore {
   }
 
   async rewrapVersion(secretId: string, version: number, from: Uint8Array, to: { keyId: string; wrapped: Uint8Array }): Promise<boolean> {
-    checkString("secretId", secretId);
-    checkInteger("version", version);
-    checkBytes("from", from);
-    checkString("to.keyId", to.keyId);
-    checkBytes("to.wrapped", to.wrapped);
+    checkRewrap(secretId, version, from, to);
     const versions = this.versions.get(secretId);
     const found = versions?.get(version);
     if (!found?.sealed || found.state === "destroyed" || !Buffer.from(found.sealed.wrappedKey).equals(Buffer.from(from))) return false;

@@ -30,11 +30,11 @@ import {
 import { guard, insertUnique, isDuplicateKey, unavailable } from "./errors.js";
 import {
   checkClaim,
-  checkBytes,
   checkDate,
   checkInteger,
   checkIntegers,
   checkListQuery,
+  checkRewrap,
   checkSecretPatch,
   checkSecretRecord,
   checkSecretRef,
@@ -321,11 +321,7 @@ export class MongoSecretStore implements SecretStore {
   }
 
   async rewrapVersion(secretId: string, version: number, from: Uint8Array, to: { keyId: string; wrapped: Uint8Array }): Promise<boolean> {
-    checkString("secretId", secretId);
-    checkInteger("version", version);
-    checkBytes("from", from);
-    checkString("to.keyId", to.keyId);
-    checkBytes("to.wrapped", to.wrapped);
+    checkRewrap(secretId, version, from, to);
     const _id = versionDocId(secretId, version);
     return guard(async () => {
       // By _id only (see probeLiveVersions); the claim keeps every other writer of this document away.
