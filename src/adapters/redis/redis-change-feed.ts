@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { performance } from "node:perf_hooks";
 import { Cluster, Redis } from "ioredis";
 import { z } from "zod";
@@ -136,7 +137,7 @@ export class RedisChangeFeed implements ChangeFeed {
   async publish(event: ChangeEvent): Promise<void> {
     if (this.closed) throw new UnavailableError("change feed closed");
     const message = encodeChangeEvent(event);
-    await this.guard("publish", () => this.publishingNode().publish(this.channel, message));
+    await this.guard("publish", async () => (await this.publishingNode()).publish(this.channel, message));
   }
 
   async subscribe(tenant: string, listener: FeedListener): Promise<FeedSubscription> {
@@ -178,9 +179,14 @@ export class RedisChangeFeed implements ChangeFeed {
     client.once("end", () => this.drop(client));
   }
 
-  /** In Cluster, the same master for every replica while the set of masters holds (see the top of the file). */
-  private publishingNode(): RedisClient {
+  /**
+   * In Cluster, the same master for every replica while the set of masters holds (see the top of the
+   * file), once the client is ready: before its first slot refresh the nodes are the configured ones,
+   * and one the refresh replaces is closed under a command sent to it ("Connection is closed").
+   */
+  private async publishingNode(): Promise<RedisClient> {
     if (!(this.publisher instanceof Cluster)) return this.publisher;
+    if (this.publisher.status !== "ready") await once(this.publisher, "ready");
     const address = (node: Redis) => `${node.options.host}:${node.options.port}`;
     const masters = [...this.publisher.nodes("master")].sort((a, b) => address(a).localeCompare(address(b)));
     return masters[0] ?? this.publisher;
