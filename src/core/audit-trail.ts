@@ -40,6 +40,28 @@ export interface AuditTrailOptions {
   readonly maxBatch?: number;
   /** Appends in flight at once (default 1). More lets an event start its append without waiting for one already out. */
   readonly maxInFlight?: number;
+  /**
+   * How long one append may take before its events are refused (default 5 s). Without a bound, one
+   * append that never settles (a connection to a restarting database left hanging) would hold its
+   * slot for good, and every later call would wait on it: a wedged process instead of a failed call.
+   */
+  readonly appendTimeoutMs?: number;
+}
+
+const DEFAULT_APPEND_TIMEOUT_MS = 5_000;
+
+/** The append, or a rejection once `ms` have passed; a late outcome of the append is dropped. */
+async function bounded(append: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`audit append took longer than ${ms} ms`)), ms);
+  });
+  append.catch(() => {});
+  try {
+    await Promise.race([append, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const DEFAULT_MAX_BATCH = 500;
@@ -103,7 +125,7 @@ export function createAuditTrail(deps: AuditTrailDeps, options: AuditTrailOption
     let failure: unknown;
     let ok = true;
     try {
-      await store.append(batch.map((w) => w.event));
+      await bounded(store.append(batch.map((w) => w.event)), options.appendTimeoutMs ?? DEFAULT_APPEND_TIMEOUT_MS);
     } catch (err) {
       ok = false;
       failure = err;

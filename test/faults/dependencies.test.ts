@@ -156,6 +156,7 @@ const faults: Fault[] = [
 /** Until a read and a write succeed on both replicas, three rounds in a row; the time it took. */
 async function recovered(): Promise<number> {
   const from = performance.now();
+  const lastErrors = new Map<number, string>();
   for (let good = 0; ; ) {
     const ok = await Promise.all(
       [0, 1].map(async (r) => {
@@ -168,14 +169,19 @@ async function recovered(): Promise<number> {
           ackTimes.get(name)!.push([performance.now(), Number(res.version!.version)]);
           await clientOf(r).getSecretValue({ name: NAMES[r + 2]! }, { timeoutMs: CALL_DEADLINE_MS });
           return true;
-        } catch {
+        } catch (err) {
+          lastErrors.set(r, err instanceof ConnectError ? `${Code[err.code]}: ${err.rawMessage}` : String(err));
           return false;
         }
       }),
     );
     good = ok.every(Boolean) ? good + 1 : 0;
     if (good === 3) return performance.now() - from;
-    if (performance.now() - from > RECOVERY_LIMIT_MS) throw new Error(`no recovery within ${RECOVERY_LIMIT_MS} ms after: ${phase}`);
+    if (performance.now() - from > RECOVERY_LIMIT_MS) {
+      // What the replicas said last (their log lines carry no value), to tell a wedge from an outage.
+      for (const [i, r] of replicas.entries()) console.error(`replica ${i} log tail:\n${r.output().slice(-6_000)}`);
+      throw new Error(`no recovery within ${RECOVERY_LIMIT_MS} ms after: ${phase}; last errors: ${[...lastErrors].map(([r, e]) => `replica ${r}: ${e}`).join("; ")}`);
+    }
     await sleep(200);
   }
 }

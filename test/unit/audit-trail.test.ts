@@ -198,6 +198,22 @@ describe("audit trail", () => {
     await expect(later).resolves.toMatchObject({ requestId: "r4" });
   });
 
+  it("an append that never settles is given up after appendTimeoutMs: its events are refused and the next batch is written", async () => {
+    const store = new GatedStore();
+    const trail = createAuditTrail({ store, clock: fixedClock }, { groupCommitMs: 0, maxQueue: 1_000, appendTimeoutMs: 50 });
+    const hung = trail.record(input(0)); // its append is never released
+    await store.called(1);
+    const err = await hung.then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect(((err as Error).cause as Error).message).toBe("audit append took longer than 50 ms");
+    const next = trail.record(input(1));
+    await store.called(2);
+    store.release(); // the first gate: the hung append now ends, too late to matter
+    store.release();
+    expect((await next).requestId).toBe("r1");
+    expect(trail.depth()).toBe(0);
+  });
+
   it("rejects at once when the queue is full, without calling the store", async () => {
     const store = new GatedStore();
     const trail = createAuditTrail({ store, clock: fixedClock }, { groupCommitMs: 0, maxQueue: 2 });
