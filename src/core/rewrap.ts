@@ -7,7 +7,7 @@ import { sealedKeyContext, versionBinding } from "./envelope.js";
 import { newWriteId } from "./ids.js";
 import { decodePageToken, encodePageToken, queryDigest } from "./page-token.js";
 import type { Principal } from "./principal.js";
-import { completeClaim, isAbandoned, DEFAULT_CONTENTION_BUDGET_MS } from "./secret-mutation.js";
+import { claimOrHelp, DEFAULT_CONTENTION_BUDGET_MS } from "./secret-mutation.js";
 
 // Key rotation: every stored version's data key wrapped again under the active master key, secret by
 // secret, over every tenant, one page per call. The data key itself does not change (KMS ReEncrypt:
@@ -189,11 +189,7 @@ async function underClaim(deps: RewrapDeps, principal: Principal, secret: Secret
     tenant: secret.tenant,
     name: secret.name,
   };
-  if (!(await store.claimRevision(claim))) {
-    const holder = await store.findClaim(secret.id, claim.revision);
-    if (holder && isAbandoned(deps, holder)) await completeClaim(deps, holder);
-    return undefined;
-  }
+  if (!(await claimOrHelp(deps, claim))) return undefined;
   const claimedAt = performance.now();
   const withinLease = () => performance.now() - claimedAt < deps.pendingLeaseMs / 2;
   // Nothing here needs undoing: a written wrapping is as good as the one it replaced.

@@ -115,11 +115,7 @@ async function tryCommit(deps: MutationDeps, principal: Principal, secret: Secre
     ...(plan.patch ? { patch: plan.patch } : {}),
     ...(plan.versionState ? { versionState: plan.versionState } : {}),
   };
-  if (!(await store.claimRevision(claim))) {
-    const holder = await store.findClaim(secret.id, revision);
-    if (holder && isAbandoned(deps, holder)) await completeClaim(deps, holder);
-    return undefined;
-  }
+  if (!(await claimOrHelp(deps, claim))) return undefined;
   const claimedAt = performance.now();
   // Until the lease is half over no one can take the claim over, so undoing our own writes is safe.
   const withinLease = () => performance.now() - claimedAt < deps.pendingLeaseMs / 2;
@@ -271,6 +267,14 @@ async function deriveSummary(store: SecretStore, secretId: string, latestVersion
 async function finishCommitted(store: SecretStore, claim: RevisionClaim, committedRevision: number | undefined, destroyed?: readonly number[]): Promise<void> {
   if (committedRevision !== undefined) await store.eraseDestroyedVersions(claim.secretId, committedRevision, destroyed);
   await store.releaseClaim(claim.secretId, claim.revision, claim.writeId);
+}
+
+/** Claims the revision; when another writer holds it and is past its lease, completes that write instead (false). */
+export async function claimOrHelp(deps: Pick<MutationDeps, "store" | "clock" | "pendingLeaseMs" | "changes">, claim: RevisionClaim): Promise<boolean> {
+  if (await deps.store.claimRevision(claim)) return true;
+  const holder = await deps.store.findClaim(claim.secretId, claim.revision);
+  if (holder && isAbandoned(deps, holder)) await completeClaim(deps, holder);
+  return false;
 }
 
 /** A claim older than the lease: its writer is taken to be dead. */
